@@ -1,1 +1,32 @@
-console.log("cubic");
+/**
+ * Cubic's entry point: runs the CLI; the one place that prints an error and picks the exit code.
+ */
+import { CommanderError } from "./src/cli/commander.ts";
+import { rootCommand } from "./src/cli/root.ts";
+import { ExitCode, UserError } from "./src/errors.ts";
+
+/** Runs Cubic with `args` and returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const result = { exitCode: 0 };
+  const program = rootCommand(result);
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return result.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander already printed its message (or the help/version text).
+      return error.exitCode === 0 ? 0 : ExitCode.usage;
+    }
+    if (error instanceof UserError) {
+      console.error(`error: ${error.message}`);
+      if (error.hint) console.error(`hint: ${error.hint}`);
+      return error.exitCode;
+    }
+    console.error(`error: unexpected failure (a bug in Cubic): ${(error as Error)?.stack ?? error}`);
+    return ExitCode.error;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

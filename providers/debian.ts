@@ -1,0 +1,105 @@
+/**
+ * Debian's official cloud images (https://cloud.debian.org/images/cloud/).
+ *
+ * Layout: the base listing links one directory per codename (plus `-backports` and `OpenStack`
+ * entries we ignore); `<codename>/latest/` holds `debian-<N>-generic-<arch>.qcow2` and one
+ * `SHA512SUMS` in GNU format for every file of the directory. Debian does not sign SHA512SUMS
+ * for these images.
+ */
+import {
+  type Arch,
+  type ImageRef,
+  listingDirectories,
+  listingFiles,
+  type Provider,
+  type ProviderContext,
+  type ReleaseInfo,
+} from "../src/provider.ts";
+import { HttpError } from "../src/http.ts";
+
+/** Codenames Debian has used for numbered releases; the listing is the authority, this is a hint. */
+const KNOWN_VERSIONS: Readonly<Record<string, string>> = {
+  buster: "10",
+  bullseye: "11",
+  bookworm: "12",
+  trixie: "13",
+  forky: "14",
+  duke: "15",
+};
+
+const IMAGE_PATTERN = /^debian-(\d+)-generic-(amd64|arm64)\.qcow2$/;
+
+async function latestImages(
+  ctx: ProviderContext,
+  codename: string,
+): Promise<{ version: string; arch: Arch; file: string }[]> {
+  const html = await ctx.fetchText(`${ctx.baseUrl}${codename}/latest/`);
+  const found: { version: string; arch: Arch; file: string }[] = [];
+  for (const file of listingFiles(html)) {
+    const m = IMAGE_PATTERN.exec(file);
+    if (m?.[1] && m[2]) found.push({ version: m[1], arch: m[2] as Arch, file });
+  }
+  return found;
+}
+
+async function codenames(ctx: ProviderContext): Promise<string[]> {
+  const html = await ctx.fetchText(ctx.baseUrl);
+  return listingDirectories(html).filter((d) => /^[a-z]+$/.test(d) && d !== "sid");
+}
+
+/** The Debian provider. */
+export const debian: Provider = {
+  id: "debian",
+  displayName: "Debian",
+  defaultBaseUrl: "https://cloud.debian.org/images/cloud/",
+
+  async releases(ctx: ProviderContext): Promise<ReleaseInfo[]> {
+    const out: ReleaseInfo[] = [];
+    for (const codename of await codenames(ctx)) {
+      let images;
+      try {
+        images = await latestImages(ctx, codename);
+      } catch {
+        continue; // an EOL codename without latest/ is not an offer
+      }
+      const version = images[0]?.version;
+      if (!version) continue;
+      out.push({ names: [version, codename], arches: [...new Set(images.map((i) => i.arch))] });
+    }
+    return out;
+  },
+
+  async resolve(ctx: ProviderContext, name: string, arch: Arch): Promise<ImageRef | undefined> {
+    let codename: string | undefined;
+    if (/^\d+$/.test(name)) {
+      codename = Object.entries(KNOWN_VERSIONS).find(([, v]) => v === name)?.[0];
+      if (!codename) {
+        // A release newer than this table: find it through the listing.
+        const match = (await this.releases(ctx)).find((r) => r.names[0] === name);
+        codename = match?.names[1];
+      }
+    } else if (/^[a-z]+$/.test(name)) {
+      codename = name;
+    }
+    if (!codename) return undefined;
+    let images;
+    try {
+      images = await latestImages(ctx, codename);
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 404) return undefined;
+      throw error;
+    }
+    const image = images.find((i) => i.arch === arch && (name === codename || i.version === name));
+    if (!image) return undefined;
+    const dir = `${ctx.baseUrl}${codename}/latest/`;
+    return {
+      vendor: "debian",
+      names: [image.version, codename],
+      arch,
+      imageUrl: dir + image.file,
+      fileName: image.file,
+      checksumUrl: dir + "SHA512SUMS",
+      algorithm: "sha512",
+    };
+  },
+};

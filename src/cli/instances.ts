@@ -1,0 +1,32 @@
+/** `cubic instances`: a table (or JSON) of every instance. */
+import { Command } from "./commander.ts";
+import { listInstances } from "../instance.ts";
+import { formatBytes } from "../ui.ts";
+import { formatTable } from "./table.ts";
+import type { CommandResult, GetContext } from "./root.ts";
+
+/** The `instances` command. */
+export function instancesCommand(getContext: GetContext, _result: CommandResult): Command {
+  return new Command("instances").alias("ls").description("List instances")
+    .option("--json", "print a JSON array")
+    .action(async (flags: { json?: boolean }) => {
+      const ctx = await getContext();
+      const rows = await listInstances(ctx);
+      if (flags.json) {
+        console.log(JSON.stringify(rows, null, 2));
+        return;
+      }
+      console.log(formatTable(
+        ["NAME", "IMAGE", "STATE", "CPUS", "MEMORY", "DISK", "SSH PORT"],
+        rows.map((r) => [
+          r.name,
+          r.image,
+          r.state === "running" && r.accel ? `running (${r.accel})` : r.state,
+          String(r.cpus),
+          formatBytes(r.memoryMiB * 1024 ** 2),
+          r.diskUsedBytes === undefined ? formatBytes(r.diskBytes) : `${formatBytes(r.diskUsedBytes)} / ${formatBytes(r.diskBytes)}`,
+          String(r.sshPort),
+        ]),
+      ));
+    });
+}

@@ -1,0 +1,62 @@
+/**
+ * The command tree. Each command lives in its own file and receives a lazily built Context.
+ * The only npm:commander import besides the command files' `Command` type.
+ */
+import { Command } from "./commander.ts";
+import type { Context } from "../context.ts";
+import { createContext } from "../context.ts";
+import { VERSION } from "../version.ts";
+import { createCommand } from "./create.ts";
+import { deleteCommand } from "./delete.ts";
+import { execCommand } from "./exec.ts";
+import { instancesCommand } from "./instances.ts";
+import { runCommand } from "./run.ts";
+import { sshCommand } from "./ssh.ts";
+import { startCommand } from "./start.ts";
+import { stopCommand } from "./stop.ts";
+
+/** Returns the Context for the current invocation (built on first use). */
+export type GetContext = () => Promise<Context>;
+
+/** Result of a command: the process exit code. */
+export type CommandResult = { exitCode: number };
+
+/** Builds the root command; `result` receives the exit code chosen by the command. */
+export function rootCommand(result: CommandResult): Command {
+  const program = new Command("cubic")
+    .description(
+      "Start Linux virtual machines from official cloud images, rootless and daemonless.\n\n" +
+        "Examples:\n" +
+        "  cubic run dev --image debian:12            create, boot and open a shell\n" +
+        "  cubic exec dev -- uname -a                  run one command, exit code propagated\n" +
+        "  echo 'cat /etc/os-release' | cubic ssh dev  run a piped script\n" +
+        "  cubic instances                             list instances\n" +
+        "  cubic stop dev && cubic delete --yes dev",
+    )
+    .version(`cubic ${VERSION}`, "-V, --version", "Print the version")
+    .option("-q, --quiet", "Only print errors and command output")
+    .option("-v, --verbose", "Print more detail")
+    .showHelpAfterError("(run `cubic --help` for usage)")
+    .exitOverride();
+  let context: Context | undefined;
+  const getContext: GetContext = async () => {
+    const opts = program.opts<{ quiet?: boolean; verbose?: boolean }>();
+    context ??= await createContext({ quiet: opts.quiet ?? false, verbose: opts.verbose ?? false });
+    return context;
+  };
+  for (
+    const make of [
+      runCommand,
+      createCommand,
+      startCommand,
+      stopCommand,
+      sshCommand,
+      execCommand,
+      instancesCommand,
+      deleteCommand,
+    ]
+  ) {
+    program.addCommand(make(getContext, result).exitOverride());
+  }
+  return program;
+}

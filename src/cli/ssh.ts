@@ -1,0 +1,21 @@
+/** `cubic ssh`: a shell in the instance (PTY on a terminal, piped script otherwise). */
+import { Command } from "./commander.ts";
+import { ensureReady, sshTarget } from "../instance.ts";
+import { sshShell } from "../ssh.ts";
+import { bootOptions, type BootOptions, parseTarget } from "./options.ts";
+import type { CommandResult, GetContext } from "./root.ts";
+import { withBootFlags } from "./start.ts";
+
+/** The `ssh` command. */
+export function sshCommand(getContext: GetContext, result: CommandResult): Command {
+  return withBootFlags(
+    new Command("ssh").description(
+      "Open a shell in an instance (starting it if needed); with piped stdin, run it as a script and return its exit code",
+    ).argument("<target>", "[user@]instance"),
+  ).action(async (targetText: string, flags: BootOptions) => {
+    const ctx = await getContext();
+    const { user, name } = parseTarget(targetText);
+    const config = await ensureReady(ctx, name, bootOptions(flags));
+    result.exitCode = await sshShell(await sshTarget(ctx, config, user));
+  });
+}

@@ -1,0 +1,80 @@
+/**
+ * Image names (`vendor:name[:arch]`) → provider → resolved image reference.
+ */
+import { UserError } from "./errors.ts";
+import { type CubicConfig, mirrorBaseUrl } from "./config.ts";
+import type { Arch, FetchText, ImageRef, Provider } from "./provider.ts";
+import { ARCHES } from "./provider.ts";
+
+/** A parsed image name. */
+export interface ImageName {
+  vendor: string;
+  name: string;
+  arch: Arch;
+}
+
+/** The host's architecture in Cubic's spelling. */
+export function hostArch(): Arch {
+  return Deno.build.arch === "aarch64" ? "arm64" : "amd64";
+}
+
+/** Parses `vendor:name[:arch]` (pure). */
+export function parseImageName(text: string, defaultArch: Arch): ImageName {
+  const m = /^([a-z][a-z0-9-]*):([A-Za-z0-9._-]+)(?::([a-z0-9_]+))?$/.exec(text);
+  const arch = m?.[3] === undefined
+    ? defaultArch
+    : m[3] === "x86_64"
+    ? "amd64"
+    : m[3] === "aarch64"
+    ? "arm64"
+    : m[3];
+  if (!m?.[1] || !m[2] || !(ARCHES as readonly string[]).includes(arch)) {
+    throw new UserError(`Reading the image name '${text}' failed: expected vendor:name[:arch]`, {
+      code: "InvalidImageName",
+      hint: "For example debian:12, debian:bookworm or ubuntu:noble:arm64; list images with `cubic images`",
+    });
+  }
+  return { vendor: m[1], name: m[2], arch: arch as Arch };
+}
+
+/** Formats an image name for display. */
+export function formatImageName(image: ImageName): string {
+  return `${image.vendor}:${image.name}:${image.arch}`;
+}
+
+/** Finds the provider for a vendor id. */
+export function findProvider(providers: readonly Provider[], vendor: string): Provider {
+  const provider = providers.find((p) => p.id === vendor);
+  if (!provider) {
+    throw new UserError(`Looking up the image vendor '${vendor}' failed: Cubic does not know it`, {
+      code: "UnknownImage",
+      hint: `Known vendors: ${providers.map((p) => p.id).join(", ")}`,
+    });
+  }
+  return provider;
+}
+
+/** Resolves an image name against its vendor's mirror. */
+export async function resolveImage(
+  image: ImageName,
+  options: {
+    providers: readonly Provider[];
+    config: CubicConfig;
+    env: Record<string, string | undefined>;
+    fetchText: FetchText;
+  },
+): Promise<ImageRef> {
+  const provider = findProvider(options.providers, image.vendor);
+  const baseUrl = mirrorBaseUrl(provider.id, provider.defaultBaseUrl, options);
+  const ref = await provider.resolve({ baseUrl, fetchText: options.fetchText }, image.name, image.arch);
+  if (!ref) {
+    throw new UserError(
+      `Looking up the image '${formatImageName(image)}' failed: ${provider.displayName}'s mirror at ${baseUrl} does not offer it`,
+      {
+        code: "UnknownImage",
+        hint: "List the available images with `cubic images`",
+      },
+    );
+  }
+  return ref;
+}

@@ -1,0 +1,479 @@
+/**
+ * Instance lifecycle: create, start, stop, delete and connect, composing the image cache, the
+ * seed, the certificate authority, QEMU, QMP and SSH.
+ */
+import { join } from "node:path";
+import { firstAccelerator, isDeadRunState, kernelRelease, kvmDeviceExists, readVerdict, rememberKvmBroken, type AccelMode } from "./accel.ts";
+import { generateTlsMaterial, readClientTls, writeTlsDir } from "./ca.ts";
+import { type CachedImage, ensureImage, findCachedImage } from "./cache.ts";
+import { metaData, userData } from "./cloud_init.ts";
+import type { Context } from "./context.ts";
+import { ExitCode, UserError } from "./errors.ts";
+import { findFirmware } from "./firmware.ts";
+import { formatImageName, hostArch, parseImageName, resolveImage } from "./images.ts";
+import { buildIso9660 } from "./iso9660.ts";
+import { type InstancePaths, instancePaths } from "./paths.ts";
+import { signalProcess, waitForExit } from "./process.ts";
+import { QmpClient } from "./qmp.ts";
+import { type Accelerator, findQemuProgram, launchQemu, qemuArgs, qemuBinaryName } from "./qemu.ts";
+import { createOverlay, imageInfo } from "./qemu_img.ts";
+import { generateEd25519KeyPair, type SshTarget, waitForSsh } from "./ssh.ts";
+import {
+  freePort,
+  type InstanceConfig,
+  listInstanceNames,
+  loadInstance,
+  lockInstance,
+  pathsFor,
+  portInUse,
+  runningPid,
+  saveInstance,
+  validateName,
+  validateUser,
+  writePrivateFile,
+} from "./store.ts";
+
+/** Settings for a new instance. */
+export interface CreateOptions {
+  image: string;
+  cpus?: number;
+  memoryMiB?: number;
+  diskBytes?: number;
+  user?: string;
+  isolate?: boolean;
+}
+
+const DEFAULT_DISK_BYTES = 20 * 1024 ** 3;
+
+/** Default vCPUs and memory for this host: modest, never more than half the host. */
+export function defaultResources(hostCpus: number, hostMemBytes: number): { cpus: number; memoryMiB: number } {
+  const cpus = Math.max(1, Math.min(4, hostCpus));
+  const memoryMiB = Math.max(512, Math.min(4096, Math.floor(hostMemBytes / 1024 ** 2 / 2)));
+  return { cpus, memoryMiB };
+}
+
+/** Resolves, downloads and verifies an image (or reuses the cache when the mirror is unreachable). */
+export async function obtainImage(ctx: Context, imageText: string): Promise<CachedImage> {
+  const name = parseImageName(imageText, hostArch());
+  const spinner = ctx.ui.spinner(`Looking up ${formatImageName(name)}`);
+  let ref;
+  try {
+    ref = await resolveImage(name, ctx);
+  } catch (error) {
+    spinner.stop();
+    if (error instanceof UserError && error.code === "NetworkError") {
+      const cached = await findCachedImage(ctx.paths.images, name);
+      if (cached) {
+        ctx.ui.warn(`the ${name.vendor} mirror is unreachable; using the cached image verified at ${cached.verifiedAt}`);
+        return cached;
+      }
+    }
+    throw error;
+  }
+  spinner.stop();
+  let progress: ReturnType<Context["ui"]["progress"]> | undefined;
+  try {
+    return await ensureImage(ref, {
+      imagesDir: ctx.paths.images,
+      fetchText: ctx.fetchText,
+      onDownload: (r) => {
+        ctx.ui.info(`Downloading ${r.imageUrl}`);
+        progress = ctx.ui.progress(formatImageName(name));
+      },
+      onProgress: (done, total) => progress?.report(done, total),
+    });
+  } finally {
+    progress?.stop();
+  }
+}
+
+/** Creates an instance: its own disk on top of the cached image, keys and the cloud-init seed. */
+export async function createInstance(ctx: Context, name: string, options: CreateOptions): Promise<InstanceConfig> {
+  validateName(name);
+  const user = validateUser(options.user ?? "cubic");
+  const paths = instancePaths(ctx.paths.machines, name);
+  if (await exists(paths.dir)) {
+    throw new UserError(`Creating the instance '${name}' failed: it already exists`, {
+      code: "InstanceExists",
+      hint: `Use it with \`cubic ssh ${name}\`, or pick another name`,
+    });
+  }
+  const image = await obtainImage(ctx, options.image);
+  const info = await imageInfo(image.path, ctx.env);
+  const diskBytes = options.diskBytes ?? Math.max(DEFAULT_DISK_BYTES, info.virtualSize);
+  if (diskBytes < info.virtualSize) {
+    throw new UserError(
+      `Creating the instance '${name}' failed: --disk is smaller than the image (${info.virtualSize} bytes)`,
+      { code: "DiskTooSmall", hint: `Use at least --disk ${Math.ceil(info.virtualSize / 1024 ** 3)}G` },
+    );
+  }
+  const defaults = defaultResources(navigator.hardwareConcurrency, Deno.systemMemoryInfo().total);
+
+  await Deno.mkdir(ctx.paths.machines, { recursive: true, mode: 0o700 });
+  // Build everything in a temporary sibling; only a complete instance gets the real name.
+  const tmp = join(ctx.paths.machines, `.${name}.creating-${crypto.randomUUID().slice(0, 8)}`);
+  await Deno.mkdir(tmp, { mode: 0o700 });
+  await Deno.chmod(tmp, 0o700);
+  try {
+    const tmpPaths = instancePaths(ctx.paths.machines, name);
+    const inTmp = (p: string) => join(tmp, p.slice(tmpPaths.dir.length + 1));
+    const clientKey = generateEd25519KeyPair(`cubic@${name}`);
+    const hostKey = generateEd25519KeyPair(`root@${name}`);
+    await writePrivateFile(inTmp(paths.sshKey), clientKey.privateKey);
+    await writePrivateFile(`${inTmp(paths.sshKey)}.pub`, clientKey.publicKey + "\n");
+    await writePrivateFile(inTmp(paths.hostKey), hostKey.privateKey);
+    await writePrivateFile(`${inTmp(paths.hostKey)}.pub`, hostKey.publicKey + "\n");
+    const instanceId = `cubic-${name}-${crypto.randomUUID().slice(0, 8)}`;
+    const seed = { instanceId, hostname: name, user, authorizedKey: clientKey.publicKey, hostKey };
+    const iso = buildIso9660([
+      { name: "meta-data", data: new TextEncoder().encode(metaData(seed)) },
+      { name: "user-data", data: new TextEncoder().encode(userData(seed)) },
+    ], { volumeId: "cidata" });
+    await writePrivateFile(inTmp(paths.seed), iso);
+    await createOverlay(image.path, inTmp(paths.disk), { sizeBytes: diskBytes, env: ctx.env });
+    await Deno.chmod(inTmp(paths.disk), 0o600);
+    const config: InstanceConfig = {
+      version: 1,
+      name,
+      image: `${image.vendor}:${image.names[0]}:${image.arch}`,
+      baseImage: image.path,
+      baseDigest: image.digest,
+      arch: image.arch,
+      user,
+      cpus: options.cpus ?? defaults.cpus,
+      memoryMiB: options.memoryMiB ?? defaults.memoryMiB,
+      diskBytes,
+      sshPort: freePort(),
+      instanceId,
+      hostPublicKey: hostKey.publicKey,
+      isolate: options.isolate ?? false,
+      createdAt: new Date().toISOString(),
+    };
+    await saveInstance(tmp, config);
+    await Deno.rename(tmp, paths.dir);
+    return config;
+  } catch (error) {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    throw error;
+  }
+}
+
+/** Options for {@linkcode startInstance}. */
+export interface StartOptions {
+  accel?: AccelMode;
+  /** Wait until SSH key login works; default true. */
+  wait?: boolean;
+  timeoutMs?: number;
+}
+
+/** Starts an instance's QEMU (if not running) and, by default, waits until SSH login works. */
+export async function startInstance(ctx: Context, name: string, options: StartOptions = {}): Promise<InstanceConfig> {
+  const paths = pathsFor(ctx.paths.machines, name);
+  let config = await loadInstance(ctx.paths.machines, name);
+  {
+    using _lock = await lockInstance(paths);
+    if (await runningPid(paths) === undefined) config = await launch(ctx, paths, config, options.accel ?? "auto");
+  }
+  if (options.wait ?? true) await waitUntilReady(ctx, paths, config, options.timeoutMs ?? 300_000);
+  return config;
+}
+
+async function launch(ctx: Context, paths: InstancePaths, config: InstanceConfig, mode: AccelMode): Promise<InstanceConfig> {
+  const binary = await findQemuProgram(qemuBinaryName(config.arch), ctx.env);
+  const firmware = await findFirmware(config.arch, ctx.env);
+  if (!(await exists(paths.firmwareVars))) {
+    await Deno.copyFile(firmware.varsTemplate, paths.firmwareVars);
+    await Deno.chmod(paths.firmwareVars, 0o600);
+  }
+  if (!(await exists(join(paths.tlsDir, "ca-cert.pem")))) {
+    await writeTlsDir(paths.tlsDir, generateTlsMaterial({ commonName: `cubic-${config.name}`.slice(0, 48) }));
+  }
+  if (await portInUse(config.sshPort)) config.sshPort = freePort();
+  config.monitorPort = freePort();
+  config.consolePort = freePort();
+
+  const kernel = kernelRelease();
+  const first = firstAccelerator(mode, {
+    kvmDevice: await kvmDeviceExists(),
+    sameArch: config.arch === hostArch(),
+    verdict: await readVerdict(ctx.paths.cache),
+    kernel,
+  });
+  let accel: Accelerator = first.accel;
+  const run = async (a: Accelerator) => {
+    const args = qemuArgs({
+      name: config.name,
+      arch: config.arch,
+      accel: a,
+      cpus: config.cpus,
+      memoryMiB: config.memoryMiB,
+      firmwareCode: firmware.code,
+      firmwareVars: paths.firmwareVars,
+      disk: paths.disk,
+      seed: paths.seed,
+      sshPort: config.sshPort,
+      monitorPort: config.monitorPort!,
+      consolePort: config.consolePort!,
+      tlsDir: paths.tlsDir,
+      pidfile: paths.pidfile,
+      serialLog: paths.serialLog,
+      isolate: config.isolate,
+      hostForwards: [],
+    });
+    return await launchQemu(binary, args, { logFile: paths.qemuLog });
+  };
+
+  let result = await run(accel);
+  if (!result.success && accel === "kvm" && mode === "auto") {
+    const reason = firstLine(result.stderr) || `QEMU exited with status ${result.code}`;
+    if (/kvm|msr|vmx|svm/i.test(result.stderr)) await rememberKvmBroken(ctx.paths.cache, reason, kernel);
+    ctx.ui.warn(`KVM could not start this VM (${reason}); falling back to software emulation (TCG), which is much slower`);
+    accel = "tcg";
+    result = await run(accel);
+  }
+  if (!result.success) {
+    throw new UserError(`Starting QEMU for '${config.name}' failed: ${firstLine(result.stderr) || `exit status ${result.code}`}`, {
+      code: "QemuFailed",
+      hint: `QEMU's messages are in ${paths.qemuLog}`,
+    });
+  }
+  if (accel === "kvm") {
+    const dead = await kvmGuestDied(paths, config.monitorPort!);
+    if (dead) {
+      if (mode === "on") {
+        await forceStop(paths, config.monitorPort!);
+        throw new UserError(`Starting '${config.name}' with KVM failed: the guest stopped at once (${dead})`, {
+          code: "KvmBroken",
+          hint: "This host's KVM cannot run the guest; use --accel auto or --accel off",
+        });
+      }
+      await forceStop(paths, config.monitorPort!);
+      await rememberKvmBroken(ctx.paths.cache, `guest stopped with QMP status '${dead}'`, kernel);
+      ctx.ui.warn(`KVM is present but cannot run guests on this host (QMP status '${dead}'); falling back to software emulation (TCG), which is much slower. Cubic remembers this for this host.`);
+      accel = "tcg";
+      result = await run(accel);
+      if (!result.success) {
+        throw new UserError(`Starting QEMU for '${config.name}' failed: ${firstLine(result.stderr)}`, {
+          code: "QemuFailed",
+          hint: `QEMU's messages are in ${paths.qemuLog}`,
+        });
+      }
+    }
+  } else if (first.note && mode === "auto") {
+    ctx.ui.info(`Using software emulation (TCG): ${first.note}`);
+  }
+  config.accel = accel;
+  await saveInstance(paths.dir, config);
+  return config;
+}
+
+/** Watches a fresh KVM guest for a few seconds; returns the fatal run state, if any. */
+async function kvmGuestDied(paths: InstancePaths, monitorPort: number): Promise<string | undefined> {
+  const tls = await readClientTls(paths.tlsDir);
+  const qmp = await QmpClient.connect(monitorPort, tls, { timeoutMs: 10_000 });
+  try {
+    const deadline = Date.now() + 3_000;
+    while (Date.now() < deadline) {
+      const status = await qmp.execute<{ status: string }>("query-status");
+      if (isDeadRunState(status.status)) return status.status;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return undefined;
+  } finally {
+    qmp.close();
+  }
+}
+
+/** Ends QEMU now: QMP quit, then SIGKILL if it lingers. */
+async function forceStop(paths: InstancePaths, monitorPort: number | undefined): Promise<void> {
+  const pid = await runningPid(paths);
+  if (pid === undefined) return;
+  if (monitorPort !== undefined) {
+    try {
+      const qmp = await QmpClient.connect(monitorPort, await readClientTls(paths.tlsDir), { timeoutMs: 5_000 });
+      await qmp.quit();
+    } catch {
+      // fall through to the signal
+    }
+  }
+  if (!(await waitForExit(pid, 5_000))) {
+    await signalProcess(pid, "SIGKILL");
+    await waitForExit(pid, 5_000);
+  }
+  await Deno.remove(paths.pidfile).catch(() => {});
+}
+
+/** The SSH target of an instance. */
+export async function sshTarget(ctx: Context, config: InstanceConfig, user?: string): Promise<SshTarget> {
+  const paths = pathsFor(ctx.paths.machines, config.name);
+  return {
+    host: "127.0.0.1",
+    port: config.sshPort,
+    user: user ?? config.user,
+    privateKey: await Deno.readTextFile(paths.sshKey),
+    hostPublicKey: config.hostPublicKey,
+  };
+}
+
+async function waitUntilReady(ctx: Context, paths: InstancePaths, config: InstanceConfig, timeoutMs: number): Promise<void> {
+  const target = await sshTarget(ctx, config);
+  const started = Date.now();
+  const spinner = ctx.ui.spinner(`Waiting for ${config.name} to accept SSH logins`);
+  const abort = new AbortController();
+  // A QEMU that dies while we wait should fail the wait at once, not after the timeout.
+  const watcher = setInterval(async () => {
+    if (await runningPid(paths) === undefined) abort.abort(new Error("QEMU exited"));
+  }, 1000);
+  try {
+    await waitForSsh(target, {
+      timeoutMs,
+      signal: abort.signal,
+      onAttempt: (n) => spinner.update(`Waiting for ${config.name} to accept SSH logins (attempt ${n})`),
+    });
+  } catch (error) {
+    const tail = await tailOf(paths.serialLog, 15);
+    if (abort.signal.aborted) {
+      throw new UserError(`Starting '${config.name}' failed: QEMU exited while the guest was booting`, {
+        code: "QemuExited",
+        cause: error,
+        hint: `See ${paths.qemuLog}. Last console lines:\n${tail}`,
+      });
+    }
+    if (error instanceof UserError && error.code === "StartTimeout") {
+      throw new UserError(
+        `Waiting for '${config.name}' failed: no SSH login after ${Math.round((Date.now() - started) / 1000)} s (${error.message})`,
+        {
+          code: "StartTimeout",
+          exitCode: ExitCode.timeout,
+          cause: error,
+          hint: `Raise --timeout, or look at the console log ${paths.serialLog}. Last console lines:\n${tail}`,
+        },
+      );
+    }
+    throw error;
+  } finally {
+    clearInterval(watcher);
+    spinner.stop();
+  }
+}
+
+/** Options for {@linkcode stopInstance}. */
+export interface StopOptions {
+  /** Time allowed for a clean ACPI shutdown before QEMU is ended; default 60 s. */
+  timeoutMs?: number;
+  /** Skip the clean shutdown. */
+  force?: boolean;
+}
+
+/** Stops an instance: ACPI power-down over QMP, bounded wait, then force. */
+export async function stopInstance(ctx: Context, name: string, options: StopOptions = {}): Promise<"stopped" | "forced" | "not-running"> {
+  const paths = pathsFor(ctx.paths.machines, name);
+  const config = await loadInstance(ctx.paths.machines, name);
+  using _lock = await lockInstance(paths);
+  const pid = await runningPid(paths);
+  if (pid === undefined) return "not-running";
+  if (!options.force && config.monitorPort !== undefined) {
+    const spinner = ctx.ui.spinner(`Stopping ${name}`);
+    try {
+      const qmp = await QmpClient.connect(config.monitorPort, await readClientTls(paths.tlsDir), { timeoutMs: 10_000 });
+      try {
+        await qmp.execute("system_powerdown");
+      } finally {
+        qmp.close();
+      }
+      if (await waitForExit(pid, options.timeoutMs ?? 60_000)) {
+        await Deno.remove(paths.pidfile).catch(() => {});
+        return "stopped";
+      }
+      ctx.ui.warn(`${name} did not power off in time; ending QEMU`);
+    } catch (error) {
+      ctx.ui.warn(`clean shutdown of ${name} failed (${(error as Error).message}); ending QEMU`);
+    } finally {
+      spinner.stop();
+    }
+  }
+  await forceStop(paths, config.monitorPort);
+  return "forced";
+}
+
+/** Deletes an instance (stopping it first). Nothing of it remains. */
+export async function deleteInstance(ctx: Context, name: string): Promise<void> {
+  const paths = pathsFor(ctx.paths.machines, name);
+  await loadInstance(ctx.paths.machines, name);
+  await stopInstance(ctx, name, { force: true });
+  await Deno.remove(paths.dir, { recursive: true });
+}
+
+/** One row of `cubic instances`. */
+export interface InstanceStatus {
+  name: string;
+  image: string;
+  state: "running" | "stopped";
+  cpus: number;
+  memoryMiB: number;
+  diskBytes: number;
+  diskUsedBytes: number | undefined;
+  sshPort: number;
+  accel: string | undefined;
+  pid: number | undefined;
+}
+
+/** Status of every instance. */
+export async function listInstances(ctx: Context): Promise<InstanceStatus[]> {
+  const out: InstanceStatus[] = [];
+  for (const name of await listInstanceNames(ctx.paths.machines)) {
+    const config = await loadInstance(ctx.paths.machines, name);
+    const paths = pathsFor(ctx.paths.machines, name);
+    const pid = await runningPid(paths);
+    let used: number | undefined;
+    try {
+      used = (await Deno.stat(paths.disk)).blocks! * 512;
+    } catch {
+      used = undefined;
+    }
+    out.push({
+      name,
+      image: config.image,
+      state: pid === undefined ? "stopped" : "running",
+      cpus: config.cpus,
+      memoryMiB: config.memoryMiB,
+      diskBytes: config.diskBytes,
+      diskUsedBytes: used,
+      sshPort: config.sshPort,
+      accel: pid === undefined ? undefined : config.accel,
+      pid,
+    });
+  }
+  return out;
+}
+
+/** Makes sure the instance runs and accepts SSH; returns its config. */
+export async function ensureReady(ctx: Context, name: string, options: StartOptions = {}): Promise<InstanceConfig> {
+  return await startInstance(ctx, name, { ...options, wait: true });
+}
+
+function firstLine(text: string): string {
+  return text.split("\n").map((l) => l.trim()).find((l) => l !== "") ?? "";
+}
+
+async function tailOf(path: string, lines: number): Promise<string> {
+  try {
+    const text = await Deno.readTextFile(path);
+    // deno-lint-ignore no-control-regex
+    return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").split(/\r?\n/).filter((l) => l.trim() !== "").slice(-lines).join("\n");
+  } catch {
+    return "(no console output yet)";
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Validates a name without touching disk (for commands that take names). */
+export { validateName };

@@ -1,0 +1,101 @@
+/**
+ * The provider contract. A provider is knowledge about one distribution's mirror: where its
+ * releases are listed, which file is the cloud image for a release and arch, and which checksum
+ * file vouches for it. Providers do no I/O of their own: they read text through the fetcher they
+ * are handed, and the shared machinery (download, verification, cache) does the rest.
+ */
+
+/** CPU architectures Cubic runs guests for, in Cubic's (Debian-style) spelling. */
+export type Arch = "amd64" | "arm64";
+
+/** Every architecture Cubic knows. */
+export const ARCHES: readonly Arch[] = ["amd64", "arm64"];
+
+/** Digest algorithms vendors publish. */
+export type HashAlgorithm = "sha256" | "sha512";
+
+/** Fetches a text document (listing or checksum file); throws on HTTP errors. */
+export type FetchText = (url: string) => Promise<string>;
+
+/** What a provider gets to work with. */
+export interface ProviderContext {
+  /** The mirror base URL, always ending with `/` (the default or the user's override). */
+  baseUrl: string;
+  /** Reads listings and checksum files. */
+  fetchText: FetchText;
+}
+
+/** A release as the catalogue shows it. */
+export interface ReleaseInfo {
+  /** Names the release answers to, most specific first, e.g. `["12", "bookworm"]`. */
+  names: string[];
+  /** Architectures the vendor publishes this release for. */
+  arches: Arch[];
+}
+
+/** A fully resolved image: where it is and what vouches for it. */
+export interface ImageRef {
+  vendor: string;
+  /** Names of the release, e.g. `["12", "bookworm"]`. */
+  names: string[];
+  arch: Arch;
+  /** Absolute URL of the disk image. */
+  imageUrl: string;
+  /** The image's file name exactly as the checksum file lists it. */
+  fileName: string;
+  /** Absolute URL of the vendor's checksum file. */
+  checksumUrl: string;
+  algorithm: HashAlgorithm;
+}
+
+/** One distribution's mirror knowledge. */
+export interface Provider {
+  /** The vendor part of image names, e.g. `debian`; also names `CUBIC_MIRROR_<ID>`. */
+  id: string;
+  /** Human name, e.g. `Debian`. */
+  displayName: string;
+  /** The vendor's official mirror base URL, ending with `/`. */
+  defaultBaseUrl: string;
+  /** Lists the releases the mirror currently offers. */
+  releases(ctx: ProviderContext): Promise<ReleaseInfo[]>;
+  /**
+   * Resolves a release name (version or codename) for an arch. Returns `undefined` when the
+   * vendor does not publish that release or arch.
+   */
+  resolve(ctx: ProviderContext, name: string, arch: Arch): Promise<ImageRef | undefined>;
+}
+
+/** Extracts the targets of `href="..."` attributes from an HTML directory listing (pure). */
+export function listingHrefs(html: string): string[] {
+  const out: string[] = [];
+  for (const match of html.matchAll(/href="([^"]*)"/gi)) {
+    const href = match[1];
+    if (href !== undefined) out.push(decodeHtml(href));
+  }
+  return out;
+}
+
+/** Names of the subdirectories a listing links to, relative to the listed directory (pure). */
+export function listingDirectories(html: string): string[] {
+  const names = new Set<string>();
+  for (const href of listingHrefs(html)) {
+    const m = /^(?:\.\/)?([^/?#:]+)\/$/.exec(href);
+    if (m?.[1] && m[1] !== "..") names.add(m[1]);
+  }
+  return [...names];
+}
+
+/** Names of the files a listing links to, relative to the listed directory (pure). */
+export function listingFiles(html: string): string[] {
+  const names = new Set<string>();
+  for (const href of listingHrefs(html)) {
+    const m = /^(?:\.\/)?([^/?#:]+)$/.exec(href);
+    if (m?.[1]) names.add(m[1]);
+  }
+  return [...names];
+}
+
+function decodeHtml(text: string): string {
+  return text.replaceAll("&amp;", "&").replaceAll("&lt;", "<").replaceAll("&gt;", ">")
+    .replaceAll("&quot;", '"').replaceAll("&#39;", "'");
+}
