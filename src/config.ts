@@ -99,3 +99,8 @@ export function mirrorBaseUrl(
   }
   return url.href.endsWith("/") ? url.href : url.href + "/";
 }
+
+/** Parses YAML text (re-exported so tests need not import npm:yaml themselves). */
+export function parseYaml(text: string): unknown {
+  return parse(text);
+}

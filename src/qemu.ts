@@ -104,14 +104,12 @@ export function qemuArgs(spec: QemuSpec): string[] {
   ];
 }
 
-/** Directories searched for QEMU binaries (pure): `CUBIC_QEMU_DIR`, PATH, then usual places. */
+/** Directories searched for QEMU binaries (pure): `CUBIC_QEMU_DIR`, then PATH. */
 export function qemuSearchPath(env: Record<string, string | undefined>): string[] {
+  const path = (env.PATH ?? "").split(delimiter).filter((d) => d !== "");
   const dirs = [
     ...(env.CUBIC_QEMU_DIR ? [env.CUBIC_QEMU_DIR] : []),
-    ...(env.PATH ?? "").split(delimiter).filter((d) => d !== ""),
-    "/usr/bin",
-    "/usr/local/bin",
-    "/usr/libexec",
+    ...(path.length > 0 ? path : ["/usr/local/bin", "/usr/bin"]),
   ];
   return [...new Set(dirs)];
 }

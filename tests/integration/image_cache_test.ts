@@ -1,0 +1,187 @@
+/**
+ * Verified downloads against a real HTTP mirror on 127.0.0.1 in Debian's layout, through the
+ * real CLI. The image is a small real qcow2 made by qemu-img (the boot tests use the real one).
+ */
+import { join } from "node:path";
+import { assert, assertEquals, assertMatch } from "../support/assert.ts";
+import { listDir, makeCubicHome, runCubic } from "../support/cli.ts";
+import { layoutDebianMirror } from "../support/debian_mirror.ts";
+import { startMirrorServer } from "../support/mirror_server.ts";
+
+async function qemuImg(...args: string[]): Promise<void> {
+  const out = await new Deno.Command("qemu-img", { args, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+}
+
+/** A mirror whose bookworm image is a small qcow2; `mutate` may change the served image afterwards. */
+async function withMirror(
+  fn: (ctx: { url: string; requests: string[]; image: string; root: string }) => Promise<void>,
+  prepare?: (image: string, dir: string) => Promise<void>,
+) {
+  const dir = await Deno.makeTempDir({ prefix: "cubic-mirror-" });
+  const image = join(dir, "source.qcow2");
+  await qemuImg("create", "-q", "-f", "qcow2", image, "32M");
+  await prepare?.(image, dir);
+  const root = join(dir, "root");
+  await layoutDebianMirror(image, root);
+  const server = await startMirrorServer(root);
+  try {
+    await fn({ url: `${server.url}/images/cloud/`, requests: server.requests, image, root });
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("create downloads, verifies and caches the image once, and a second instance reuses it", async () => {
+  await withMirror(async ({ url, requests }) => {
+    const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
+    try {
+      const first = await runCubic(["create", "one", "--image", "debian:12"], { env: home.env });
+      assertEquals(first.code, 0, first.stderr);
+      const cached = (await listDir(home.images)).filter((n) => !n.startsWith("."));
+      assertEquals(cached.length, 2, cached.join(","));
+      assertMatch(cached[0]!, /^debian-12-amd64-[0-9a-f]{16}\.qcow2$/);
+      const imageGets = () => requests.filter((p) => p.endsWith(".qcow2")).length;
+      assertEquals(imageGets(), 1);
+
+      const second = await runCubic(["create", "two", "--image", "debian:bookworm"], { env: home.env });
+      assertEquals(second.code, 0, second.stderr);
+      assertEquals(imageGets(), 1, "the second instance must not download again");
+      assertEquals(await listDir(home.machines), ["one", "two"]);
+    } finally {
+      await Deno.remove(home.root, { recursive: true });
+    }
+  });
+});
+
+Deno.test("a tampered image byte ends with InvalidChecksum, exit 3 and an empty cache", async () => {
+  await withMirror(async ({ url, image }) => {
+    // Flip one byte after the checksum file was written.
+    const file = await Deno.open(image, { read: true, write: true });
+    await file.seek(70_000, Deno.SeekMode.Start);
+    await file.write(new Uint8Array([0x5a]));
+    file.close();
+    const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
+    try {
+      const result = await runCubic(["create", "bad", "--image", "debian:12"], { env: home.env });
+      assertEquals(result.code, 3, result.stderr);
+      assertMatch(result.stderr, /^error: Verifying 'debian-12-generic-amd64\.qcow2' failed: .* does not match/m);
+      assertMatch(result.stderr, /^hint: .*nothing was cached/m);
+      assertEquals((await listDir(home.images)).filter((n) => !n.endsWith(".lock")), []);
+      assertEquals(await listDir(home.machines), []);
+    } finally {
+      await Deno.remove(home.root, { recursive: true });
+    }
+  });
+});
+
+Deno.test("an image with a qcow2 backing file is rejected even when its checksum matches", async () => {
+  await withMirror(
+    async ({ url }) => {
+      const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
+      try {
+        const result = await runCubic(["create", "x", "--image", "debian:12"], { env: home.env });
+        assertEquals(result.code, 1, result.stderr);
+        assertMatch(result.stderr, /names a backing file/);
+        assertEquals((await listDir(home.images)).filter((n) => !n.endsWith(".lock")), []);
+      } finally {
+        await Deno.remove(home.root, { recursive: true });
+      }
+    },
+    async (image, dir) => {
+      await qemuImg("create", "-q", "-f", "qcow2", join(dir, "host-file.qcow2"), "32M");
+      await Deno.remove(image);
+      await qemuImg("create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", join(dir, "host-file.qcow2"), image);
+    },
+  );
+});
+
+Deno.test("a missing image file on the mirror is a 404 error that leaves nothing behind", async () => {
+  await withMirror(async ({ url, root }) => {
+    await Deno.remove(join(root, "images/cloud/bookworm/latest/debian-12-generic-amd64.qcow2"));
+    // The listing still needs the entry to resolve: write a static index naming it.
+    await Deno.writeTextFile(
+      join(root, "images/cloud/bookworm/latest/index.html"),
+      '<a href="debian-12-generic-amd64.qcow2">debian-12-generic-amd64.qcow2</a> <a href="SHA512SUMS">SHA512SUMS</a>',
+    );
+    const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
+    try {
+      const result = await runCubic(["create", "x", "--image", "debian:12"], { env: home.env });
+      assertEquals(result.code, 1);
+      assertMatch(result.stderr, /HTTP 404/);
+      assertEquals((await listDir(home.images)).filter((n) => !n.endsWith(".lock")), []);
+      assertEquals(await listDir(home.machines), []);
+    } finally {
+      await Deno.remove(home.root, { recursive: true });
+    }
+  });
+});
+
+Deno.test("an unknown image is a one-line error with a hint and exit 1", async () => {
+  await withMirror(async ({ url }) => {
+    const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
+    try {
+      const result = await runCubic(["create", "x", "--image", "debian:potato"], { env: home.env });
+      assertEquals(result.code, 1);
+      const lines = result.stderr.trim().split("\n");
+      assertEquals(lines.length, 2, result.stderr);
+      assertMatch(lines[0]!, /^error: Looking up the image 'debian:potato:amd64' failed/);
+      assertMatch(lines[1]!, /^hint: .*cubic images/);
+      const vendor = await runCubic(["create", "x", "--image", "plan9:4"], { env: home.env });
+      assertEquals(vendor.code, 1);
+      assertMatch(vendor.stderr, /hint: Known vendors: debian/);
+      assertEquals(await listDir(home.machines), []);
+    } finally {
+      await Deno.remove(home.root, { recursive: true });
+    }
+  });
+});
+
+Deno.test("an invalid instance name is refused before anything is downloaded", async () => {
+  await withMirror(async ({ url, requests }) => {
+    const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
+    try {
+      const result = await runCubic(["create", "../evil", "--image", "debian:12"], { env: home.env });
+      assertEquals(result.code, 1);
+      assertMatch(result.stderr, /^error: Using '\.\.\/evil' as an instance name failed/m);
+      assertMatch(result.stderr, /^hint: /m);
+      assertEquals(requests, []);
+      assertEquals(await listDir(home.root), []);
+    } finally {
+      await Deno.remove(home.root, { recursive: true });
+    }
+  });
+});
+
+Deno.test("missing QEMU says what to install and leaves no instance directory", async () => {
+  await withMirror(async ({ url }) => {
+    const empty = await Deno.makeTempDir();
+    const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url, PATH: empty });
+    try {
+      const result = await runCubic(["create", "x", "--image", "debian:12"], { env: home.env });
+      assertEquals(result.code, 1, result.stderr);
+      assertMatch(result.stderr, /^error: Finding 'qemu-img' failed/m);
+      assertMatch(result.stderr, /^hint: Install QEMU: sudo apt-get install qemu-utils/m);
+      assertEquals(await listDir(home.machines), []);
+    } finally {
+      await Deno.remove(home.root, { recursive: true });
+      await Deno.remove(empty);
+    }
+  });
+});
+
+Deno.test("an unreachable mirror is a network error with a hint about CUBIC_MIRROR_DEBIAN", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close(); // nothing listens there now
+  const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: `http://127.0.0.1:${port}/images/cloud/` });
+  try {
+    const result = await runCubic(["create", "x", "--image", "debian:12"], { env: home.env });
+    assertEquals(result.code, 1);
+    assertMatch(result.stderr, /^error: Fetching 'http:\/\/127\.0\.0\.1:\d+\/images\/cloud\/bookworm\/latest\/' failed/m);
+    assert(result.stderr.includes("CUBIC_MIRROR_"), result.stderr);
+  } finally {
+    await Deno.remove(home.root, { recursive: true });
+  }
+});
