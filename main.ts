@@ -22,7 +22,9 @@ export async function main(args: string[]): Promise<number> {
       if (error.hint) console.error(`hint: ${error.hint}`);
       return error.exitCode;
     }
-    console.error(`error: unexpected failure (a bug in Cubic): ${(error as Error)?.stack ?? error}`);
+    console.error(
+      `error: unexpected failure (a bug in Cubic): ${(error as Error)?.stack ?? error}`,
+    );
     return ExitCode.error;
   }
 }

@@ -1,10 +1,13 @@
 import { assertEquals, assertRejects } from "../tests/support/assert.ts";
 import { debian } from "./debian.ts";
-import { FIXTURES, fixtureFetcher } from "../tests/support/fixture_fetcher.ts";
+import { fixtureFetcher, FIXTURES } from "../tests/support/fixture_fetcher.ts";
 import { expectedDigest } from "../src/checksum.ts";
 
 const BASE = "https://cloud.debian.org/images/cloud/";
-const ctx = () => ({ baseUrl: BASE, fetchText: fixtureFetcher(BASE, `${FIXTURES}debian/images/cloud/`) });
+const ctx = () => ({
+  baseUrl: BASE,
+  fetchText: fixtureFetcher(BASE, `${FIXTURES}debian/images/cloud/`),
+});
 
 Deno.test("debian resolves debian:12 to bookworm's latest generic amd64 qcow2 and SHA512SUMS", async () => {
   const ref = await debian.resolve(ctx(), "12", "amd64");
@@ -58,5 +61,9 @@ Deno.test("debian surfaces a mirror failure other than 404", async () => {
     baseUrl: BASE,
     fetchText: () => Promise.reject(new Error("connection reset")),
   };
-  await assertRejects(() => debian.resolve(failing, "bookworm", "amd64"), Error, "connection reset");
+  await assertRejects(
+    () => debian.resolve(failing, "bookworm", "amd64"),
+    Error,
+    "connection reset",
+  );
 });

@@ -38,15 +38,23 @@ export function parseAccelMode(text: string): AccelMode {
 /** The first accelerator to try (pure). */
 export function firstAccelerator(
   mode: AccelMode,
-  host: { kvmDevice: boolean; sameArch: boolean; verdict: AccelVerdict | undefined; kernel: string },
+  host: {
+    kvmDevice: boolean;
+    sameArch: boolean;
+    verdict: AccelVerdict | undefined;
+    kernel: string;
+  },
 ): { accel: Accelerator; note?: string } {
   if (mode === "off") return { accel: "tcg" };
   if (mode === "on") {
     if (!host.sameArch) {
-      throw new UserError("Starting with --accel on failed: the guest's arch differs from the host's", {
-        code: "ArchMismatch",
-        hint: "Use --accel auto or off for foreign-arch guests",
-      });
+      throw new UserError(
+        "Starting with --accel on failed: the guest's arch differs from the host's",
+        {
+          code: "ArchMismatch",
+          hint: "Use --accel auto or off for foreign-arch guests",
+        },
+      );
     }
     return { accel: "kvm" };
   }
@@ -72,9 +80,18 @@ export async function readVerdict(cacheDir: string): Promise<AccelVerdict | unde
 }
 
 /** Remembers that KVM does not work on this host. */
-export async function rememberKvmBroken(cacheDir: string, reason: string, kernel: string): Promise<void> {
+export async function rememberKvmBroken(
+  cacheDir: string,
+  reason: string,
+  kernel: string,
+): Promise<void> {
   await Deno.mkdir(cacheDir, { recursive: true, mode: 0o700 });
-  const verdict: AccelVerdict = { kvmBroken: true, reason, kernel, checkedAt: new Date().toISOString() };
+  const verdict: AccelVerdict = {
+    kvmBroken: true,
+    reason,
+    kernel,
+    checkedAt: new Date().toISOString(),
+  };
   await Deno.writeTextFile(verdictFile(cacheDir), JSON.stringify(verdict, null, 2) + "\n");
 }
 

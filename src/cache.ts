@@ -81,7 +81,10 @@ export interface EnsureImageOptions {
  * Returns the verified cached copy of `ref`, downloading and verifying it first if needed.
  * Concurrent callers for the same image download it once.
  */
-export async function ensureImage(ref: ImageRef, options: EnsureImageOptions): Promise<CachedImage> {
+export async function ensureImage(
+  ref: ImageRef,
+  options: EnsureImageOptions,
+): Promise<CachedImage> {
   const checksumText = await options.fetchText(ref.checksumUrl);
   const digest = expectedDigest(checksumText, ref.fileName, {
     algorithm: ref.algorithm,
@@ -180,7 +183,8 @@ async function download(
       throw new InvalidChecksum(
         `Verifying '${ref.fileName}' failed: its ${ref.algorithm} digest ${actual} does not match ${digest} from ${ref.checksumUrl}`,
         {
-          hint: "The image was corrupted in transit or the mirror is compromised; nothing was cached. Try again or use another mirror",
+          hint:
+            "The image was corrupted in transit or the mirror is compromised; nothing was cached. Try again or use another mirror",
         },
       );
     }
@@ -194,7 +198,10 @@ async function download(
     if (header.backingFile !== undefined) {
       throw new UserError(
         `Checking '${ref.fileName}' failed: the image names a backing file ('${header.backingFile}'), which could make QEMU read host files`,
-        { code: "BackingFileImage", hint: "Cubic only runs self-contained images; report this to the vendor" },
+        {
+          code: "BackingFileImage",
+          hint: "Cubic only runs self-contained images; report this to the vendor",
+        },
       );
     }
     return done;

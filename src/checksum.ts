@@ -76,10 +76,14 @@ export function expectedDigest(
   );
   const digests = [...new Set(matches.map((m) => m.digest))];
   if (digests.length === 0) {
-    throw new UserError(`Finding the checksum of '${fileName}' failed: ${source} does not list it`, {
-      code: "ChecksumNotListed",
-      hint: "The mirror may be mid-update or not be the vendor's; try again later or check the mirror URL",
-    });
+    throw new UserError(
+      `Finding the checksum of '${fileName}' failed: ${source} does not list it`,
+      {
+        code: "ChecksumNotListed",
+        hint:
+          "The mirror may be mid-update or not be the vendor's; try again later or check the mirror URL",
+      },
+    );
   }
   if (digests.length > 1) {
     throw new UserError(

@@ -20,7 +20,9 @@ export interface Context {
 }
 
 /** The real context of this process. */
-export async function createContext(options: { quiet: boolean; verbose: boolean }): Promise<Context> {
+export async function createContext(
+  options: { quiet: boolean; verbose: boolean },
+): Promise<Context> {
   const paths = defaultPaths();
   return {
     paths,

@@ -23,7 +23,14 @@ interface Descriptor {
   features?: string[];
 }
 
-const EXCLUDED_FEATURES = ["secure-boot", "enrolled-keys", "requires-smm", "amd-sev-es", "amd-sev-snp", "intel-tdx"];
+const EXCLUDED_FEATURES = [
+  "secure-boot",
+  "enrolled-keys",
+  "requires-smm",
+  "amd-sev-es",
+  "amd-sev-snp",
+  "intel-tdx",
+];
 
 /** Whether a descriptor describes plain UEFI flash firmware for an arch and machine (pure). */
 export function descriptorMatches(doc: Descriptor, arch: Arch): boolean {
@@ -90,10 +97,14 @@ export async function findFirmware(
     }
   }
   const pkg = arch === "amd64" ? "ovmf" : "qemu-efi-aarch64";
-  throw new UserError(`Finding UEFI firmware for ${arch} failed: no usable QEMU firmware descriptor`, {
-    code: "FirmwareNotFound",
-    hint: `Install it: sudo apt-get install ${pkg}  (Fedora: edk2-ovmf; or set CUBIC_FIRMWARE_CODE and CUBIC_FIRMWARE_VARS)`,
-  });
+  throw new UserError(
+    `Finding UEFI firmware for ${arch} failed: no usable QEMU firmware descriptor`,
+    {
+      code: "FirmwareNotFound",
+      hint:
+        `Install it: sudo apt-get install ${pkg}  (Fedora: edk2-ovmf; or set CUBIC_FIRMWARE_CODE and CUBIC_FIRMWARE_VARS)`,
+    },
+  );
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -31,7 +31,8 @@ export function parseImageName(text: string, defaultArch: Arch): ImageName {
   if (!m?.[1] || !m[2] || !(ARCHES as readonly string[]).includes(arch)) {
     throw new UserError(`Reading the image name '${text}' failed: expected vendor:name[:arch]`, {
       code: "InvalidImageName",
-      hint: "For example debian:12, debian:bookworm or ubuntu:noble:arm64; list images with `cubic images`",
+      hint:
+        "For example debian:12, debian:bookworm or ubuntu:noble:arm64; list images with `cubic images`",
     });
   }
   return { vendor: m[1], name: m[2], arch: arch as Arch };
@@ -66,10 +67,16 @@ export async function resolveImage(
 ): Promise<ImageRef> {
   const provider = findProvider(options.providers, image.vendor);
   const baseUrl = mirrorBaseUrl(provider.id, provider.defaultBaseUrl, options);
-  const ref = await provider.resolve({ baseUrl, fetchText: options.fetchText }, image.name, image.arch);
+  const ref = await provider.resolve(
+    { baseUrl, fetchText: options.fetchText },
+    image.name,
+    image.arch,
+  );
   if (!ref) {
     throw new UserError(
-      `Looking up the image '${formatImageName(image)}' failed: ${provider.displayName}'s mirror at ${baseUrl} does not offer it`,
+      `Looking up the image '${
+        formatImageName(image)
+      }' failed: ${provider.displayName}'s mirror at ${baseUrl} does not offer it`,
       {
         code: "UnknownImage",
         hint: "List the available images with `cubic images`",

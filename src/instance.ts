@@ -3,7 +3,15 @@
  * seed, the certificate authority, QEMU, QMP and SSH.
  */
 import { join } from "node:path";
-import { firstAccelerator, isDeadRunState, kernelRelease, kvmDeviceExists, readVerdict, rememberKvmBroken, type AccelMode } from "./accel.ts";
+import {
+  type AccelMode,
+  firstAccelerator,
+  isDeadRunState,
+  kernelRelease,
+  kvmDeviceExists,
+  readVerdict,
+  rememberKvmBroken,
+} from "./accel.ts";
 import { generateTlsMaterial, readClientTls, writeTlsDir } from "./ca.ts";
 import { type CachedImage, ensureImage, findCachedImage } from "./cache.ts";
 import { metaData, userData } from "./cloud_init.ts";
@@ -46,7 +54,10 @@ export interface CreateOptions {
 const DEFAULT_DISK_BYTES = 20 * 1024 ** 3;
 
 /** Default vCPUs and memory for this host: modest, never more than half the host. */
-export function defaultResources(hostCpus: number, hostMemBytes: number): { cpus: number; memoryMiB: number } {
+export function defaultResources(
+  hostCpus: number,
+  hostMemBytes: number,
+): { cpus: number; memoryMiB: number } {
   const cpus = Math.max(1, Math.min(4, hostCpus));
   const memoryMiB = Math.max(512, Math.min(4096, Math.floor(hostMemBytes / 1024 ** 2 / 2)));
   return { cpus, memoryMiB };
@@ -64,7 +75,9 @@ export async function obtainImage(ctx: Context, imageText: string): Promise<Cach
     if (error instanceof UserError && error.code === "NetworkError") {
       const cached = await findCachedImage(ctx.paths.images, name);
       if (cached) {
-        ctx.ui.warn(`the ${name.vendor} mirror is unreachable; using the cached image verified at ${cached.verifiedAt}`);
+        ctx.ui.warn(
+          `the ${name.vendor} mirror is unreachable; using the cached image verified at ${cached.verifiedAt}`,
+        );
         return cached;
       }
     }
@@ -88,7 +101,11 @@ export async function obtainImage(ctx: Context, imageText: string): Promise<Cach
 }
 
 /** Creates an instance: its own disk on top of the cached image, keys and the cloud-init seed. */
-export async function createInstance(ctx: Context, name: string, options: CreateOptions): Promise<InstanceConfig> {
+export async function createInstance(
+  ctx: Context,
+  name: string,
+  options: CreateOptions,
+): Promise<InstanceConfig> {
   validateName(name);
   const user = validateUser(options.user ?? "cubic");
   const paths = instancePaths(ctx.paths.machines, name);
@@ -104,7 +121,10 @@ export async function createInstance(ctx: Context, name: string, options: Create
   if (diskBytes < info.virtualSize) {
     throw new UserError(
       `Creating the instance '${name}' failed: --disk is smaller than the image (${info.virtualSize} bytes)`,
-      { code: "DiskTooSmall", hint: `Use at least --disk ${Math.ceil(info.virtualSize / 1024 ** 3)}G` },
+      {
+        code: "DiskTooSmall",
+        hint: `Use at least --disk ${Math.ceil(info.virtualSize / 1024 ** 3)}G`,
+      },
     );
   }
   const defaults = defaultResources(navigator.hardwareConcurrency, Deno.systemMemoryInfo().total);
@@ -167,18 +187,29 @@ export interface StartOptions {
 }
 
 /** Starts an instance's QEMU (if not running) and, by default, waits until SSH login works. */
-export async function startInstance(ctx: Context, name: string, options: StartOptions = {}): Promise<InstanceConfig> {
+export async function startInstance(
+  ctx: Context,
+  name: string,
+  options: StartOptions = {},
+): Promise<InstanceConfig> {
   const paths = pathsFor(ctx.paths.machines, name);
   let config = await loadInstance(ctx.paths.machines, name);
   {
     using _lock = await lockInstance(paths);
-    if (await runningPid(paths) === undefined) config = await launch(ctx, paths, config, options.accel ?? "auto");
+    if (await runningPid(paths) === undefined) {
+      config = await launch(ctx, paths, config, options.accel ?? "auto");
+    }
   }
   if (options.wait ?? true) await waitUntilReady(ctx, paths, config, options.timeoutMs ?? 300_000);
   return config;
 }
 
-async function launch(ctx: Context, paths: InstancePaths, config: InstanceConfig, mode: AccelMode): Promise<InstanceConfig> {
+async function launch(
+  ctx: Context,
+  paths: InstancePaths,
+  config: InstanceConfig,
+  mode: AccelMode,
+): Promise<InstanceConfig> {
   const binary = await findQemuProgram(qemuBinaryName(config.arch), ctx.env);
   const firmware = await findFirmware(config.arch, ctx.env);
   if (!(await exists(paths.firmwareVars))) {
@@ -186,9 +217,17 @@ async function launch(ctx: Context, paths: InstancePaths, config: InstanceConfig
     await Deno.chmod(paths.firmwareVars, 0o600);
   }
   if (!(await exists(join(paths.tlsDir, "ca-cert.pem")))) {
-    await writeTlsDir(paths.tlsDir, generateTlsMaterial({ commonName: `cubic-${config.name}`.slice(0, 48) }));
+    await writeTlsDir(
+      paths.tlsDir,
+      generateTlsMaterial({ commonName: `cubic-${config.name}`.slice(0, 48) }),
+    );
   }
-  if (await portInUse(config.sshPort)) config.sshPort = freePort();
+  // QEMU creates its log with the umask's mode; an existing file keeps ours.
+  for (const log of [paths.serialLog, paths.qemuLog]) {
+    await Deno.writeTextFile(log, "", { append: true, mode: 0o600 });
+    await Deno.chmod(log, 0o600);
+  }
+  if (portInUse(config.sshPort)) config.sshPort = freePort();
   config.monitorPort = freePort();
   config.consolePort = freePort();
 
@@ -226,37 +265,54 @@ async function launch(ctx: Context, paths: InstancePaths, config: InstanceConfig
   let result = await run(accel);
   if (!result.success && accel === "kvm" && mode === "auto") {
     const reason = firstLine(result.stderr) || `QEMU exited with status ${result.code}`;
-    if (/kvm|msr|vmx|svm/i.test(result.stderr)) await rememberKvmBroken(ctx.paths.cache, reason, kernel);
-    ctx.ui.warn(`KVM could not start this VM (${reason}); falling back to software emulation (TCG), which is much slower`);
+    if (/kvm|msr|vmx|svm/i.test(result.stderr)) {
+      await rememberKvmBroken(ctx.paths.cache, reason, kernel);
+    }
+    ctx.ui.warn(
+      `KVM could not start this VM (${reason}); falling back to software emulation (TCG), which is much slower`,
+    );
     accel = "tcg";
     result = await run(accel);
   }
   if (!result.success) {
-    throw new UserError(`Starting QEMU for '${config.name}' failed: ${firstLine(result.stderr) || `exit status ${result.code}`}`, {
-      code: "QemuFailed",
-      hint: `QEMU's messages are in ${paths.qemuLog}`,
-    });
+    throw new UserError(
+      `Starting QEMU for '${config.name}' failed: ${
+        firstLine(result.stderr) || `exit status ${result.code}`
+      }`,
+      {
+        code: "QemuFailed",
+        hint: `QEMU's messages are in ${paths.qemuLog}`,
+      },
+    );
   }
   if (accel === "kvm") {
     const dead = await kvmGuestDied(paths, config.monitorPort!);
     if (dead) {
       if (mode === "on") {
         await forceStop(paths, config.monitorPort!);
-        throw new UserError(`Starting '${config.name}' with KVM failed: the guest stopped at once (${dead})`, {
-          code: "KvmBroken",
-          hint: "This host's KVM cannot run the guest; use --accel auto or --accel off",
-        });
+        throw new UserError(
+          `Starting '${config.name}' with KVM failed: the guest stopped at once (${dead})`,
+          {
+            code: "KvmBroken",
+            hint: "This host's KVM cannot run the guest; use --accel auto or --accel off",
+          },
+        );
       }
       await forceStop(paths, config.monitorPort!);
       await rememberKvmBroken(ctx.paths.cache, `guest stopped with QMP status '${dead}'`, kernel);
-      ctx.ui.warn(`KVM is present but cannot run guests on this host (QMP status '${dead}'); falling back to software emulation (TCG), which is much slower. Cubic remembers this for this host.`);
+      ctx.ui.warn(
+        `KVM is present but cannot run guests on this host (QMP status '${dead}'); falling back to software emulation (TCG), which is much slower. Cubic remembers this for this host.`,
+      );
       accel = "tcg";
       result = await run(accel);
       if (!result.success) {
-        throw new UserError(`Starting QEMU for '${config.name}' failed: ${firstLine(result.stderr)}`, {
-          code: "QemuFailed",
-          hint: `QEMU's messages are in ${paths.qemuLog}`,
-        });
+        throw new UserError(
+          `Starting QEMU for '${config.name}' failed: ${firstLine(result.stderr)}`,
+          {
+            code: "QemuFailed",
+            hint: `QEMU's messages are in ${paths.qemuLog}`,
+          },
+        );
       }
     }
   } else if (first.note && mode === "auto") {
@@ -268,7 +324,10 @@ async function launch(ctx: Context, paths: InstancePaths, config: InstanceConfig
 }
 
 /** Watches a fresh KVM guest for a few seconds; returns the fatal run state, if any. */
-async function kvmGuestDied(paths: InstancePaths, monitorPort: number): Promise<string | undefined> {
+async function kvmGuestDied(
+  paths: InstancePaths,
+  monitorPort: number,
+): Promise<string | undefined> {
   const tls = await readClientTls(paths.tlsDir);
   const qmp = await QmpClient.connect(monitorPort, tls, { timeoutMs: 10_000 });
   try {
@@ -290,7 +349,9 @@ async function forceStop(paths: InstancePaths, monitorPort: number | undefined):
   if (pid === undefined) return;
   if (monitorPort !== undefined) {
     try {
-      const qmp = await QmpClient.connect(monitorPort, await readClientTls(paths.tlsDir), { timeoutMs: 5_000 });
+      const qmp = await QmpClient.connect(monitorPort, await readClientTls(paths.tlsDir), {
+        timeoutMs: 5_000,
+      });
       await qmp.quit();
     } catch {
       // fall through to the signal
@@ -304,7 +365,11 @@ async function forceStop(paths: InstancePaths, monitorPort: number | undefined):
 }
 
 /** The SSH target of an instance. */
-export async function sshTarget(ctx: Context, config: InstanceConfig, user?: string): Promise<SshTarget> {
+export async function sshTarget(
+  ctx: Context,
+  config: InstanceConfig,
+  user?: string,
+): Promise<SshTarget> {
   const paths = pathsFor(ctx.paths.machines, config.name);
   return {
     host: "127.0.0.1",
@@ -315,7 +380,12 @@ export async function sshTarget(ctx: Context, config: InstanceConfig, user?: str
   };
 }
 
-async function waitUntilReady(ctx: Context, paths: InstancePaths, config: InstanceConfig, timeoutMs: number): Promise<void> {
+async function waitUntilReady(
+  ctx: Context,
+  paths: InstancePaths,
+  config: InstanceConfig,
+  timeoutMs: number,
+): Promise<void> {
   const target = await sshTarget(ctx, config);
   const started = Date.now();
   const spinner = ctx.ui.spinner(`Waiting for ${config.name} to accept SSH logins`);
@@ -328,25 +398,32 @@ async function waitUntilReady(ctx: Context, paths: InstancePaths, config: Instan
     await waitForSsh(target, {
       timeoutMs,
       signal: abort.signal,
-      onAttempt: (n) => spinner.update(`Waiting for ${config.name} to accept SSH logins (attempt ${n})`),
+      onAttempt: (n) =>
+        spinner.update(`Waiting for ${config.name} to accept SSH logins (attempt ${n})`),
     });
   } catch (error) {
     const tail = await tailOf(paths.serialLog, 15);
     if (abort.signal.aborted) {
-      throw new UserError(`Starting '${config.name}' failed: QEMU exited while the guest was booting`, {
-        code: "QemuExited",
-        cause: error,
-        hint: `See ${paths.qemuLog}. Last console lines:\n${tail}`,
-      });
+      throw new UserError(
+        `Starting '${config.name}' failed: QEMU exited while the guest was booting`,
+        {
+          code: "QemuExited",
+          cause: error,
+          hint: `See ${paths.qemuLog}. Last console lines:\n${tail}`,
+        },
+      );
     }
     if (error instanceof UserError && error.code === "StartTimeout") {
       throw new UserError(
-        `Waiting for '${config.name}' failed: no SSH login after ${Math.round((Date.now() - started) / 1000)} s (${error.message})`,
+        `Waiting for '${config.name}' failed: no SSH login after ${
+          Math.round((Date.now() - started) / 1000)
+        } s (${error.message})`,
         {
           code: "StartTimeout",
           exitCode: ExitCode.timeout,
           cause: error,
-          hint: `Raise --timeout, or look at the console log ${paths.serialLog}. Last console lines:\n${tail}`,
+          hint:
+            `Raise --timeout, or look at the console log ${paths.serialLog}. Last console lines:\n${tail}`,
         },
       );
     }
@@ -366,7 +443,11 @@ export interface StopOptions {
 }
 
 /** Stops an instance: ACPI power-down over QMP, bounded wait, then force. */
-export async function stopInstance(ctx: Context, name: string, options: StopOptions = {}): Promise<"stopped" | "forced" | "not-running"> {
+export async function stopInstance(
+  ctx: Context,
+  name: string,
+  options: StopOptions = {},
+): Promise<"stopped" | "forced" | "not-running"> {
   const paths = pathsFor(ctx.paths.machines, name);
   const config = await loadInstance(ctx.paths.machines, name);
   using _lock = await lockInstance(paths);
@@ -375,7 +456,9 @@ export async function stopInstance(ctx: Context, name: string, options: StopOpti
   if (!options.force && config.monitorPort !== undefined) {
     const spinner = ctx.ui.spinner(`Stopping ${name}`);
     try {
-      const qmp = await QmpClient.connect(config.monitorPort, await readClientTls(paths.tlsDir), { timeoutMs: 10_000 });
+      const qmp = await QmpClient.connect(config.monitorPort, await readClientTls(paths.tlsDir), {
+        timeoutMs: 10_000,
+      });
       try {
         await qmp.execute("system_powerdown");
       } finally {
@@ -448,7 +531,11 @@ export async function listInstances(ctx: Context): Promise<InstanceStatus[]> {
 }
 
 /** Makes sure the instance runs and accepts SSH; returns its config. */
-export async function ensureReady(ctx: Context, name: string, options: StartOptions = {}): Promise<InstanceConfig> {
+export async function ensureReady(
+  ctx: Context,
+  name: string,
+  options: StartOptions = {},
+): Promise<InstanceConfig> {
   return await startInstance(ctx, name, { ...options, wait: true });
 }
 
@@ -460,7 +547,8 @@ async function tailOf(path: string, lines: number): Promise<string> {
   try {
     const text = await Deno.readTextFile(path);
     // deno-lint-ignore no-control-regex
-    return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").split(/\r?\n/).filter((l) => l.trim() !== "").slice(-lines).join("\n");
+    return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").split(/\r?\n/).filter((l) => l.trim() !== "")
+      .slice(-lines).join("\n");
   } catch {
     return "(no console output yet)";
   }

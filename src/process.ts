@@ -10,7 +10,9 @@ export async function processCommandLine(pid: number): Promise<string[] | undefi
     return text.split("\0").filter((s) => s !== "");
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
-    if (!(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied)) {
+    if (
+      !(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied)
+    ) {
       throw error;
     }
   }
@@ -31,7 +33,9 @@ export async function signalProcess(pid: number, signal: "SIGTERM" | "SIGKILL"):
     return true;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
-    if (!(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied)) {
+    if (
+      !(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied)
+    ) {
       if (error instanceof Error && /ESRCH|No such process/i.test(error.message)) return false;
       throw error;
     }

@@ -135,7 +135,8 @@ export async function findQemuProgram(
     : "qemu-system-x86";
   throw new UserError(`Finding '${program}' failed: it is not installed (searched PATH)`, {
     code: "QemuNotFound",
-    hint: `Install QEMU: sudo apt-get install ${pkg} qemu-utils ovmf  (Fedora: sudo dnf install qemu-kvm qemu-img edk2-ovmf), or set CUBIC_QEMU_DIR`,
+    hint:
+      `Install QEMU: sudo apt-get install ${pkg} qemu-utils ovmf  (Fedora: sudo dnf install qemu-kvm qemu-img edk2-ovmf), or set CUBIC_QEMU_DIR`,
   });
 }
 

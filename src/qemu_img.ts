@@ -26,7 +26,10 @@ async function qemuImg(args: string[], env: Record<string, string | undefined>):
 }
 
 /** Reads an image's format and sizes (works while QEMU has it open). */
-export async function imageInfo(path: string, env: Record<string, string | undefined>): Promise<ImageInfo> {
+export async function imageInfo(
+  path: string,
+  env: Record<string, string | undefined>,
+): Promise<ImageInfo> {
   const json = JSON.parse(await qemuImg(["info", "--force-share", "--output=json", path], env));
   return {
     format: json.format,

@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { UserError } from "./errors.ts";
-import { instancePaths, type InstancePaths } from "./paths.ts";
+import { type InstancePaths, instancePaths } from "./paths.ts";
 import type { Arch } from "./provider.ts";
 import { processCommandLine } from "./process.ts";
 
@@ -135,7 +135,7 @@ export async function listInstanceNames(machines: string): Promise<string[]> {
 }
 
 /** Holds an exclusive lock on an instance for the duration of an operation. */
-export async function lockInstance(paths: InstancePaths): Promise<Disposable & AsyncDisposable> {
+export async function lockInstance(paths: InstancePaths): Promise<Disposable> {
   const file = await Deno.open(paths.lock, { create: true, write: true, mode: 0o600 });
   await file.lock(true);
   const release = () => {
@@ -146,7 +146,7 @@ export async function lockInstance(paths: InstancePaths): Promise<Disposable & A
     }
     file.close();
   };
-  return { [Symbol.dispose]: release, [Symbol.asyncDispose]: async () => release() };
+  return { [Symbol.dispose]: release };
 }
 
 /** The PID of the instance's QEMU if it is running (checks the process really is that QEMU). */
@@ -174,7 +174,7 @@ export function freePort(): number {
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
-export async function portInUse(port: number): Promise<boolean> {
+export function portInUse(port: number): boolean {
   try {
     const listener = Deno.listen({ hostname: "127.0.0.1", port });
     listener.close();

@@ -54,7 +54,11 @@ export function createUi(options: { quiet: boolean; verbose?: boolean }): Ui {
       let i = 0;
       const started = Date.now();
       const draw = () =>
-        write(`\r\x1b[2K${frames[i++ % frames.length]} ${text} (${formatDuration((Date.now() - started) / 1000)})`);
+        write(
+          `\r\x1b[2K${frames[i++ % frames.length]} ${text} (${
+            formatDuration((Date.now() - started) / 1000)
+          })`,
+        );
       draw();
       const timer = setInterval(draw, 100);
       return {
@@ -79,9 +83,9 @@ export function createUi(options: { quiet: boolean; verbose?: boolean }): Ui {
             const filled = Math.round((done / total) * width);
             const eta = speed > 0 ? formatDuration((total - done) / speed) : "?";
             write(
-              `\r\x1b[2K${label} [${"=".repeat(filled)}${" ".repeat(width - filled)}] ${formatBytes(done)} / ${
-                formatBytes(total)
-              }  ${formatBytes(speed)}/s  ETA ${eta}`,
+              `\r\x1b[2K${label} [${"=".repeat(filled)}${" ".repeat(width - filled)}] ${
+                formatBytes(done)
+              } / ${formatBytes(total)}  ${formatBytes(speed)}/s  ETA ${eta}`,
             );
           } else {
             write(`\r\x1b[2K${label} ${formatBytes(done)}  ${formatBytes(speed)}/s`);

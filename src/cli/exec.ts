@@ -3,7 +3,7 @@ import { Command } from "./commander.ts";
 import { UserError } from "../errors.ts";
 import { ensureReady, sshTarget } from "../instance.ts";
 import { sshExec } from "../ssh.ts";
-import { bootOptions, type BootOptions, parseTarget, remoteCommand } from "./options.ts";
+import { type BootOptions, bootOptions, parseTarget, remoteCommand } from "./options.ts";
 import type { CommandResult, GetContext } from "./root.ts";
 import { withBootFlags } from "./start.ts";
 
@@ -19,7 +19,9 @@ export function execCommand(getContext: GetContext, result: CommandResult): Comm
   ).action(async (targetText: string, words: string[], flags: BootOptions & { tty?: boolean }) => {
     const ctx = await getContext();
     if (words.length === 0) {
-      throw new UserError("Running a command failed: no command given", { hint: "cubic exec dev -- uname -a" });
+      throw new UserError("Running a command failed: no command given", {
+        hint: "cubic exec dev -- uname -a",
+      });
     }
     const { user, name } = parseTarget(targetText);
     const config = await ensureReady(ctx, name, bootOptions(flags));

@@ -24,7 +24,9 @@ export function instancesCommand(getContext: GetContext, _result: CommandResult)
           r.state === "running" && r.accel ? `running (${r.accel})` : r.state,
           String(r.cpus),
           formatBytes(r.memoryMiB * 1024 ** 2),
-          r.diskUsedBytes === undefined ? formatBytes(r.diskBytes) : `${formatBytes(r.diskUsedBytes)} / ${formatBytes(r.diskBytes)}`,
+          r.diskUsedBytes === undefined
+            ? formatBytes(r.diskBytes)
+            : `${formatBytes(r.diskUsedBytes)} / ${formatBytes(r.diskBytes)}`,
           String(r.sshPort),
         ]),
       ));

@@ -9,10 +9,13 @@ import { parseSize } from "../size.ts";
 export function parseCount(text: string, what: string): number {
   const n = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1 || n > 1024) {
-    throw new UserError(`Reading ${what} '${text}' failed: expected a whole number from 1 to 1024`, {
-      code: "InvalidNumber",
-      hint: `For example ${what} 2`,
-    });
+    throw new UserError(
+      `Reading ${what} '${text}' failed: expected a whole number from 1 to 1024`,
+      {
+        code: "InvalidNumber",
+        hint: `For example ${what} 2`,
+      },
+    );
   }
   return n;
 }

@@ -2,8 +2,8 @@
 import { Command } from "./commander.ts";
 import { createInstance, ensureReady, sshTarget } from "../instance.ts";
 import { sshExec, sshShell } from "../ssh.ts";
-import { createOptions, type CreateFlags, withCreateFlags } from "./create.ts";
-import { bootOptions, type BootOptions, parseTarget, remoteCommand } from "./options.ts";
+import { type CreateFlags, createOptions, withCreateFlags } from "./create.ts";
+import { type BootOptions, bootOptions, parseTarget, remoteCommand } from "./options.ts";
 import type { CommandResult, GetContext } from "./root.ts";
 import { withBootFlags } from "./start.ts";
 
@@ -22,7 +22,9 @@ export function runCommand(getContext: GetContext, result: CommandResult): Comma
     const config = await ensureReady(ctx, name, bootOptions(flags));
     const target = await sshTarget(ctx, config);
     result.exitCode = words.length > 0
-      ? await sshExec(target, remoteCommand(words), { stdin: Deno.stdin.isTerminal() ? "null" : "inherit" })
+      ? await sshExec(target, remoteCommand(words), {
+        stdin: Deno.stdin.isTerminal() ? "null" : "inherit",
+      })
       : await sshShell(target);
   });
 }

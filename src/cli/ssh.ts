@@ -2,7 +2,7 @@
 import { Command } from "./commander.ts";
 import { ensureReady, sshTarget } from "../instance.ts";
 import { sshShell } from "../ssh.ts";
-import { bootOptions, type BootOptions, parseTarget } from "./options.ts";
+import { type BootOptions, bootOptions, parseTarget } from "./options.ts";
 import type { CommandResult, GetContext } from "./root.ts";
 import { withBootFlags } from "./start.ts";
 

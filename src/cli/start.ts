@@ -1,7 +1,7 @@
 /** `cubic start`: boot instances and wait until they accept SSH logins. */
 import { Command } from "./commander.ts";
 import { startInstance } from "../instance.ts";
-import { bootOptions, type BootOptions } from "./options.ts";
+import { type BootOptions, bootOptions } from "./options.ts";
 import type { CommandResult, GetContext } from "./root.ts";
 
 /** Adds --accel and --timeout. */

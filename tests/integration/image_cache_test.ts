@@ -9,7 +9,8 @@ import { layoutDebianMirror } from "../support/debian_mirror.ts";
 import { startMirrorServer } from "../support/mirror_server.ts";
 
 async function qemuImg(...args: string[]): Promise<void> {
-  const out = await new Deno.Command("qemu-img", { args, stdout: "null", stderr: "piped" }).output();
+  const out = await new Deno.Command("qemu-img", { args, stdout: "null", stderr: "piped" })
+    .output();
   if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
 }
 
@@ -45,7 +46,9 @@ Deno.test("create downloads, verifies and caches the image once, and a second in
       const imageGets = () => requests.filter((p) => p.endsWith(".qcow2")).length;
       assertEquals(imageGets(), 1);
 
-      const second = await runCubic(["create", "two", "--image", "debian:bookworm"], { env: home.env });
+      const second = await runCubic(["create", "two", "--image", "debian:bookworm"], {
+        env: home.env,
+      });
       assertEquals(second.code, 0, second.stderr);
       assertEquals(imageGets(), 1, "the second instance must not download again");
       assertEquals(await listDir(home.machines), ["one", "two"]);
@@ -66,7 +69,10 @@ Deno.test("a tampered image byte ends with InvalidChecksum, exit 3 and an empty 
     try {
       const result = await runCubic(["create", "bad", "--image", "debian:12"], { env: home.env });
       assertEquals(result.code, 3, result.stderr);
-      assertMatch(result.stderr, /^error: Verifying 'debian-12-generic-amd64\.qcow2' failed: .* does not match/m);
+      assertMatch(
+        result.stderr,
+        /^error: Verifying 'debian-12-generic-amd64\.qcow2' failed: .* does not match/m,
+      );
       assertMatch(result.stderr, /^hint: .*nothing was cached/m);
       assertEquals((await listDir(home.images)).filter((n) => !n.endsWith(".lock")), []);
       assertEquals(await listDir(home.machines), []);
@@ -92,7 +98,17 @@ Deno.test("an image with a qcow2 backing file is rejected even when its checksum
     async (image, dir) => {
       await qemuImg("create", "-q", "-f", "qcow2", join(dir, "host-file.qcow2"), "32M");
       await Deno.remove(image);
-      await qemuImg("create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", join(dir, "host-file.qcow2"), image);
+      await qemuImg(
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-F",
+        "qcow2",
+        "-b",
+        join(dir, "host-file.qcow2"),
+        image,
+      );
     },
   );
 });
@@ -142,7 +158,9 @@ Deno.test("an invalid instance name is refused before anything is downloaded", a
   await withMirror(async ({ url, requests }) => {
     const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
     try {
-      const result = await runCubic(["create", "../evil", "--image", "debian:12"], { env: home.env });
+      const result = await runCubic(["create", "../evil", "--image", "debian:12"], {
+        env: home.env,
+      });
       assertEquals(result.code, 1);
       assertMatch(result.stderr, /^error: Using '\.\.\/evil' as an instance name failed/m);
       assertMatch(result.stderr, /^hint: /m);
@@ -175,11 +193,16 @@ Deno.test("an unreachable mirror is a network error with a hint about CUBIC_MIRR
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close(); // nothing listens there now
-  const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: `http://127.0.0.1:${port}/images/cloud/` });
+  const home = await makeCubicHome({
+    CUBIC_MIRROR_DEBIAN: `http://127.0.0.1:${port}/images/cloud/`,
+  });
   try {
     const result = await runCubic(["create", "x", "--image", "debian:12"], { env: home.env });
     assertEquals(result.code, 1);
-    assertMatch(result.stderr, /^error: Fetching 'http:\/\/127\.0\.0\.1:\d+\/images\/cloud\/bookworm\/latest\/' failed/m);
+    assertMatch(
+      result.stderr,
+      /^error: Fetching 'http:\/\/127\.0\.0\.1:\d+\/images\/cloud\/bookworm\/latest\/' failed/m,
+    );
     assert(result.stderr.includes("CUBIC_MIRROR_"), result.stderr);
   } finally {
     await Deno.remove(home.root, { recursive: true });

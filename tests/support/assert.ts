@@ -23,13 +23,17 @@ type ErrorClass = abstract new (...args: never[]) => Error;
 function check(error: unknown, cls: ErrorClass | undefined, includes: string | undefined): Error {
   if (cls && !(error instanceof cls)) {
     throw new nodeAssert.AssertionError({
-      message: `expected ${cls.name}, got ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`,
+      message: `expected ${cls.name}, got ${(error as Error)?.constructor?.name}: ${
+        (error as Error)?.message
+      }`,
     });
   }
   const e = error as Error;
   if (includes !== undefined && !e.message.includes(includes)) {
     throw new nodeAssert.AssertionError({
-      message: `expected the message to include ${JSON.stringify(includes)}, got ${JSON.stringify(e.message)}`,
+      message: `expected the message to include ${JSON.stringify(includes)}, got ${
+        JSON.stringify(e.message)
+      }`,
     });
   }
   return e;

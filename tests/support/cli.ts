@@ -44,14 +44,20 @@ export async function makeCubicHome(extraEnv: Record<string, string> = {}): Prom
 /** Runs `cubic args...` and collects its output. */
 export async function runCubic(
   args: string[],
-  options: { env: Record<string, string>; stdin?: string; clearPath?: boolean },
+  options: { env: Record<string, string>; stdin?: string; clearPath?: boolean; umask?: string },
 ): Promise<CliResult> {
   const env: Record<string, string> = { ...options.env };
   if (!options.clearPath && !("PATH" in env)) env.PATH = Deno.env.get("PATH") ?? "";
   // The temporary HOME must not hide Deno's own cache (npm packages would be fetched again).
-  env.DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--frozen", "-A", "--quiet", MAIN, ...args],
+  env.DENO_DIR = Deno.env.get("DENO_DIR") ??
+    join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
+  const denoArgs = ["run", "--frozen", "-A", "--quiet", MAIN, ...args];
+  // A permissive umask proves Cubic sets private modes itself.
+  const [program, programArgs] = options.umask === undefined
+    ? [Deno.execPath(), denoArgs]
+    : ["/bin/sh", ["-c", `umask ${options.umask} && exec "$0" "$@"`, Deno.execPath(), ...denoArgs]];
+  const child = new Deno.Command(program, {
+    args: programArgs,
     env,
     clearEnv: true,
     stdin: options.stdin === undefined ? "null" : "piped",

@@ -8,16 +8,24 @@ const A64 = "a".repeat(64);
 const B64 = "b".repeat(64);
 
 Deno.test("finds a GNU '*file' entry in Ubuntu's real multi-arch SHA256SUMS", () => {
-  const digest = expectedDigest(read("ubuntu-noble-SHA256SUMS"), "ubuntu-24.04-server-cloudimg-amd64.img", {
-    algorithm: "sha256",
-  });
+  const digest = expectedDigest(
+    read("ubuntu-noble-SHA256SUMS"),
+    "ubuntu-24.04-server-cloudimg-amd64.img",
+    {
+      algorithm: "sha256",
+    },
+  );
   assertEquals(digest, "d1940f7d69d343355e183dff1e08a59852d32e7309baa7a4bad8365b11b005ac");
 });
 
 Deno.test("finds a BSD entry inside Fedora's real clear-signed CHECKSUM and ignores its comments", () => {
-  const digest = expectedDigest(read("fedora-44-x86_64-CHECKSUM"), "Fedora-Cloud-Base-Generic-44-1.7.x86_64.qcow2", {
-    algorithm: "sha256",
-  });
+  const digest = expectedDigest(
+    read("fedora-44-x86_64-CHECKSUM"),
+    "Fedora-Cloud-Base-Generic-44-1.7.x86_64.qcow2",
+    {
+      algorithm: "sha256",
+    },
+  );
   assertEquals(digest, "883d8a1a98417f070fedeced65f3773abb609a15decf2397487f584d32306708");
 });
 
@@ -28,9 +36,13 @@ Deno.test("reads Arch's single-line .SHA256 file", () => {
 });
 
 Deno.test("reads CentOS's BSD CHECKSUM where two names share a digest", () => {
-  const digest = expectedDigest(read("centos-10-x86_64-CHECKSUM"), "CentOS-Stream-GenericCloud-10-latest.x86_64.qcow2", {
-    algorithm: "sha256",
-  });
+  const digest = expectedDigest(
+    read("centos-10-x86_64-CHECKSUM"),
+    "CentOS-Stream-GenericCloud-10-latest.x86_64.qcow2",
+    {
+      algorithm: "sha256",
+    },
+  );
   assertEquals(digest, "74f2698fb5d9c96c474a26cba8d9c2f2a87e6a8add245d64d845f5c99a2a342e");
 });
 
@@ -51,7 +63,10 @@ Deno.test("matches the exact file name, not a prefix or suffix of another", () =
 
 Deno.test("rejects a checksum file that lists the image twice with different digests", () => {
   const text = `${A64}  disk.qcow2\n${B64}  disk.qcow2\n`;
-  const error = assertThrows<UserError>(() => expectedDigest(text, "disk.qcow2", { algorithm: "sha256" }), UserError);
+  const error = assertThrows<UserError>(
+    () => expectedDigest(text, "disk.qcow2", { algorithm: "sha256" }),
+    UserError,
+  );
   assertEquals(error.code, "ChecksumAmbiguous");
 });
 
@@ -62,13 +77,19 @@ Deno.test("accepts a file listed twice with the same digest", () => {
 
 Deno.test("rejects a truncated digest instead of comparing against it", () => {
   const text = `${"c".repeat(100)}  disk.qcow2\n`;
-  const error = assertThrows<UserError>(() => expectedDigest(text, "disk.qcow2", { algorithm: "sha512" }), UserError);
+  const error = assertThrows<UserError>(
+    () => expectedDigest(text, "disk.qcow2", { algorithm: "sha512" }),
+    UserError,
+  );
   assertEquals(error.code, "ChecksumMalformed");
 });
 
 Deno.test("does not take a sha256 digest when a sha512 is required", () => {
   const text = `SHA256 (disk.qcow2) = ${A64}\n`;
-  const error = assertThrows<UserError>(() => expectedDigest(text, "disk.qcow2", { algorithm: "sha512" }), UserError);
+  const error = assertThrows<UserError>(
+    () => expectedDigest(text, "disk.qcow2", { algorithm: "sha512" }),
+    UserError,
+  );
   assertEquals(error.code, "ChecksumNotListed");
 });
 

@@ -43,5 +43,8 @@ Deno.test("the guest's only host key is the one Cubic generated, newlines intact
 });
 
 Deno.test("meta-data names the instance and its hostname", () => {
-  assertEquals(parse(metaData(settings)), { "instance-id": "cubic-dev-1234abcd", "local-hostname": "dev" });
+  assertEquals(parse(metaData(settings)), {
+    "instance-id": "cubic-dev-1234abcd",
+    "local-hostname": "dev",
+  });
 });

@@ -14,21 +14,32 @@ Deno.test("the environment overrides config.yaml, which overrides the vendor def
   assertEquals(mirrorBaseUrl("debian", def, { env: {}, config: { mirrors: {} } }), def);
   assertEquals(mirrorBaseUrl("debian", def, { env: {}, config }), "http://cfg.example/debian/");
   assertEquals(
-    mirrorBaseUrl("debian", def, { env: { CUBIC_MIRROR_DEBIAN: "http://127.0.0.1:8080/images/cloud/" }, config }),
+    mirrorBaseUrl("debian", def, {
+      env: { CUBIC_MIRROR_DEBIAN: "http://127.0.0.1:8080/images/cloud/" },
+      config,
+    }),
     "http://127.0.0.1:8080/images/cloud/",
   );
 });
 
 Deno.test("rejects a mirror URL that is not http(s)", () => {
   assertThrows(
-    () => mirrorBaseUrl("debian", "https://x/", { env: { CUBIC_MIRROR_DEBIAN: "ftp://x/" }, config: { mirrors: {} } }),
+    () =>
+      mirrorBaseUrl("debian", "https://x/", {
+        env: { CUBIC_MIRROR_DEBIAN: "ftp://x/" },
+        config: { mirrors: {} },
+      }),
     UserError,
     "only http and https",
   );
 });
 
 Deno.test("explains a config.yaml that is not valid YAML", () => {
-  assertThrows(() => parseConfig("mirrors: [\n", "/home/u/.config/cubic/config.yaml"), UserError, "config.yaml");
+  assertThrows(
+    () => parseConfig("mirrors: [\n", "/home/u/.config/cubic/config.yaml"),
+    UserError,
+    "config.yaml",
+  );
 });
 
 Deno.test("an empty config.yaml is an empty config", () => {
@@ -36,7 +47,12 @@ Deno.test("an empty config.yaml is an empty config", () => {
 });
 
 Deno.test("honours XDG_DATA_HOME, XDG_CACHE_HOME and XDG_CONFIG_HOME", () => {
-  const paths = cubicPaths({ HOME: "/home/u", XDG_DATA_HOME: "/d", XDG_CACHE_HOME: "/c", XDG_CONFIG_HOME: "/f" });
+  const paths = cubicPaths({
+    HOME: "/home/u",
+    XDG_DATA_HOME: "/d",
+    XDG_CACHE_HOME: "/c",
+    XDG_CONFIG_HOME: "/f",
+  });
   assertEquals(paths, {
     data: "/d/cubic",
     cache: "/c/cubic",

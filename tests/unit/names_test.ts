@@ -10,26 +10,64 @@ Deno.test("accepts hostname-like instance names", () => {
 });
 
 Deno.test("rejects instance names that could escape the machines directory or are not hostnames", () => {
-  for (const name of ["", "..", ".", "a/b", "../etc", "-x", "x-", "a b", "a.b", "café", "x".repeat(64), "a_b"]) {
-    const error = assertThrows<UserError>(() => validateName(name), UserError, "letters, digits and hyphens");
+  for (
+    const name of [
+      "",
+      "..",
+      ".",
+      "a/b",
+      "../etc",
+      "-x",
+      "x-",
+      "a b",
+      "a.b",
+      "café",
+      "x".repeat(64),
+      "a_b",
+    ]
+  ) {
+    const error = assertThrows<UserError>(
+      () => validateName(name),
+      UserError,
+      "letters, digits and hyphens",
+    );
     assertEquals(error.code, "InvalidName");
   }
 });
 
 Deno.test("rejects root and upper-case guest users", () => {
   assertEquals(validateUser("cubic"), "cubic");
-  for (const user of ["root", "Bob", "1x", "a b", ""]) assertThrows(() => validateUser(user), UserError);
+  for (const user of ["root", "Bob", "1x", "a b", ""]) {
+    assertThrows(() => validateUser(user), UserError);
+  }
 });
 
 Deno.test("parses vendor:name[:arch] with the host arch as default", () => {
-  assertEquals(parseImageName("debian:12", "amd64"), { vendor: "debian", name: "12", arch: "amd64" });
-  assertEquals(parseImageName("ubuntu:noble:arm64", "amd64"), { vendor: "ubuntu", name: "noble", arch: "arm64" });
+  assertEquals(parseImageName("debian:12", "amd64"), {
+    vendor: "debian",
+    name: "12",
+    arch: "amd64",
+  });
+  assertEquals(parseImageName("ubuntu:noble:arm64", "amd64"), {
+    vendor: "ubuntu",
+    name: "noble",
+    arch: "arm64",
+  });
   assertEquals(parseImageName("ubuntu:24.04:aarch64", "amd64").arch, "arm64");
   assertEquals(parseImageName("centos-stream:10", "arm64").vendor, "centos-stream");
 });
 
 Deno.test("rejects malformed image names with an example in the hint", () => {
-  for (const text of ["debian", "debian:", ":12", "debian:12:riscv64", "debian:12:amd64:x", "Debian:12"]) {
+  for (
+    const text of [
+      "debian",
+      "debian:",
+      ":12",
+      "debian:12:riscv64",
+      "debian:12:amd64:x",
+      "Debian:12",
+    ]
+  ) {
     const error = assertThrows<UserError>(() => parseImageName(text, "amd64"), UserError);
     assertEquals(error.code, "InvalidImageName");
   }
@@ -44,7 +82,9 @@ Deno.test("parses sizes with binary units", () => {
 });
 
 Deno.test("rejects sizes without a unit or with garbage", () => {
-  for (const text of ["512", "2X", "-1G", "G", "0G"]) assertThrows(() => parseSize(text, "--memory"), UserError);
+  for (const text of ["512", "2X", "-1G", "G", "0G"]) {
+    assertThrows(() => parseSize(text, "--memory"), UserError);
+  }
 });
 
 Deno.test("splits [user@]instance", () => {

@@ -2,7 +2,8 @@ import { assert, assertEquals } from "../support/assert.ts";
 import { inspectQcow2Header } from "../../src/qcow2.ts";
 
 async function qemuImg(...args: string[]) {
-  const out = await new Deno.Command("qemu-img", { args, stdout: "null", stderr: "piped" }).output();
+  const out = await new Deno.Command("qemu-img", { args, stdout: "null", stderr: "piped" })
+    .output();
   if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
 }
 
@@ -11,7 +12,11 @@ Deno.test("reads virtual size and no backing file from a real qcow2 made by qemu
   try {
     await qemuImg("create", "-q", "-f", "qcow2", `${dir}/a.qcow2`, "64M");
     const header = await inspectQcow2Header(`${dir}/a.qcow2`);
-    assertEquals([header.isQcow2, header.virtualSize, header.backingFile], [true, 64n * 1024n * 1024n, undefined]);
+    assertEquals([header.isQcow2, header.virtualSize, header.backingFile], [
+      true,
+      64n * 1024n * 1024n,
+      undefined,
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -21,7 +26,17 @@ Deno.test("reports the backing file of an overlay", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await qemuImg("create", "-q", "-f", "qcow2", `${dir}/base.qcow2`, "64M");
-    await qemuImg("create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", `${dir}/base.qcow2`, `${dir}/top.qcow2`);
+    await qemuImg(
+      "create",
+      "-q",
+      "-f",
+      "qcow2",
+      "-F",
+      "qcow2",
+      "-b",
+      `${dir}/base.qcow2`,
+      `${dir}/top.qcow2`,
+    );
     const header = await inspectQcow2Header(`${dir}/top.qcow2`);
     assertEquals(header.backingFile, `${dir}/base.qcow2`);
   } finally {

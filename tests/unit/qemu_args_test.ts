@@ -29,7 +29,9 @@ Deno.test("every socket QEMU opens listens on 127.0.0.1", () => {
   const args = qemuArgs(spec);
   const chardevs = optionValues(args, "-chardev");
   assertEquals(chardevs.length, 2);
-  for (const c of chardevs) assert(c.includes("host=127.0.0.1,") && c.includes("tls-creds=tls0"), c);
+  for (const c of chardevs) {
+    assert(c.includes("host=127.0.0.1,") && c.includes("tls-creds=tls0"), c);
+  }
   const netdev = optionValues(args, "-netdev")[0]!;
   assert(netdev.includes("hostfwd=tcp:127.0.0.1:40022-:22"), netdev);
   assert(!/hostfwd=tcp::|0\.0\.0\.0/.test(netdev), netdev);
@@ -52,7 +54,11 @@ Deno.test("UEFI code is read-only and the variable store is the instance's own c
 Deno.test("the system disk boots first and the seed is a read-only raw disk", () => {
   const args = qemuArgs(spec);
   assert(optionValues(args, "-device").includes("virtio-blk-pci,drive=disk0,bootindex=0"));
-  assert(optionValues(args, "-drive").includes("if=none,id=seed0,format=raw,readonly=on,file=/m/dev/cidata.iso"));
+  assert(
+    optionValues(args, "-drive").includes(
+      "if=none,id=seed0,format=raw,readonly=on,file=/m/dev/cidata.iso",
+    ),
+  );
 });
 
 Deno.test("TCG caps the translation cache and uses the max CPU model", () => {
