@@ -87,7 +87,7 @@ fi
 
 # Holding the lock, any .build.* left here is from a build that was killed: reclaim its space.
 for stale in "$out_dir"/.build.*; do
-  [[ -d $stale ]] && { rm -rf --one-file-system "$stale" || log "could not remove $stale"; }
+  if [[ -d $stale ]]; then rm -rf --one-file-system "$stale" || log "could not remove $stale"; fi
 done
 
 "$repo/scripts/setup.sh" --test --apt-only

@@ -530,6 +530,32 @@ export async function listInstances(ctx: Context): Promise<InstanceStatus[]> {
   return out;
 }
 
+/**
+ * Runs `fn` with the instance's SSH target once the guest accepts logins. A running instance is
+ * tried at once (one SSH handshake instead of two); a stopped one is started and waited for.
+ */
+export async function withReadyGuest<T>(
+  ctx: Context,
+  name: string,
+  options: StartOptions & { user?: string | undefined },
+  fn: (target: SshTarget) => Promise<T>,
+): Promise<T> {
+  const config = await loadInstance(ctx.paths.machines, name);
+  if (await runningPid(pathsFor(ctx.paths.machines, name)) !== undefined) {
+    try {
+      return await fn(await sshTarget(ctx, config, options.user));
+    } catch (error) {
+      // Not up yet (still booting, or sshd before cloud-init added our key): wait, then retry.
+      // Both errors are raised before the remote command runs, so retrying cannot run it twice.
+      if (!(error instanceof UserError && ["SshUnreachable", "SshRefused"].includes(error.code))) {
+        throw error;
+      }
+    }
+  }
+  const ready = await ensureReady(ctx, name, options);
+  return await fn(await sshTarget(ctx, ready, options.user));
+}
+
 /** Makes sure the instance runs and accepts SSH; returns its config. */
 export async function ensureReady(
   ctx: Context,

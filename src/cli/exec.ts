@@ -1,7 +1,7 @@
 /** `cubic exec`: run one command in an instance; its exit code becomes Cubic's. */
 import { Command } from "./commander.ts";
 import { UserError } from "../errors.ts";
-import { ensureReady, sshTarget } from "../instance.ts";
+import { withReadyGuest } from "../instance.ts";
 import { sshExec } from "../ssh.ts";
 import { type BootOptions, bootOptions, parseTarget, remoteCommand } from "./options.ts";
 import type { CommandResult, GetContext } from "./root.ts";
@@ -24,10 +24,15 @@ export function execCommand(getContext: GetContext, result: CommandResult): Comm
       });
     }
     const { user, name } = parseTarget(targetText);
-    const config = await ensureReady(ctx, name, bootOptions(flags));
-    result.exitCode = await sshExec(await sshTarget(ctx, config, user), remoteCommand(words), {
-      stdin: Deno.stdin.isTerminal() && !flags.tty ? "null" : "inherit",
-      pty: flags.tty ?? false,
-    });
+    result.exitCode = await withReadyGuest(
+      ctx,
+      name,
+      { ...bootOptions(flags), user },
+      (target) =>
+        sshExec(target, remoteCommand(words), {
+          stdin: Deno.stdin.isTerminal() && !flags.tty ? "null" : "inherit",
+          pty: flags.tty ?? false,
+        }),
+    );
   });
 }

@@ -1,10 +1,16 @@
 /** `cubic ssh`: a shell in the instance (PTY on a terminal, piped script otherwise). */
 import { Command } from "./commander.ts";
-import { ensureReady, sshTarget } from "../instance.ts";
-import { sshShell } from "../ssh.ts";
+import { withReadyGuest } from "../instance.ts";
+import { sshExec, sshShell } from "../ssh.ts";
 import { type BootOptions, bootOptions, parseTarget } from "./options.ts";
 import type { CommandResult, GetContext } from "./root.ts";
 import { withBootFlags } from "./start.ts";
+
+/**
+ * With piped stdin the user's shell reads the script from stdin. An exec session (not a login
+ * shell session) keeps the guest's message of the day out of the output.
+ */
+const SCRIPT_SHELL = 'exec "${SHELL:-/bin/sh}" -s';
 
 /** The `ssh` command. */
 export function sshCommand(getContext: GetContext, result: CommandResult): Command {
@@ -15,7 +21,14 @@ export function sshCommand(getContext: GetContext, result: CommandResult): Comma
   ).action(async (targetText: string, flags: BootOptions) => {
     const ctx = await getContext();
     const { user, name } = parseTarget(targetText);
-    const config = await ensureReady(ctx, name, bootOptions(flags));
-    result.exitCode = await sshShell(await sshTarget(ctx, config, user));
+    result.exitCode = await withReadyGuest(
+      ctx,
+      name,
+      { ...bootOptions(flags), user },
+      (target) =>
+        Deno.stdin.isTerminal()
+          ? sshShell(target)
+          : sshExec(target, SCRIPT_SHELL, { stdin: "inherit" }),
+    );
   });
 }
