@@ -9,6 +9,10 @@ import { ExitCode, UserError } from "./src/errors.ts";
 export async function main(args: string[]): Promise<number> {
   const result = { exitCode: 0 };
   const program = rootCommand(result);
+  if (args.length === 0) {
+    program.outputHelp();
+    return ExitCode.ok;
+  }
   try {
     await program.parseAsync(args, { from: "user" });
     return result.exitCode;

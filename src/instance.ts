@@ -21,7 +21,7 @@ import { findFirmware } from "./firmware.ts";
 import { formatImageName, hostArch, parseImageName, resolveImage } from "./images.ts";
 import { buildIso9660 } from "./iso9660.ts";
 import { type InstancePaths, instancePaths } from "./paths.ts";
-import { signalProcess, waitForExit } from "./process.ts";
+import { processCommandLine, signalProcess, waitForExit } from "./process.ts";
 import { QmpClient } from "./qmp.ts";
 import { type Accelerator, findQemuProgram, launchQemu, qemuArgs, qemuBinaryName } from "./qemu.ts";
 import { createOverlay, imageInfo } from "./qemu_img.ts";
@@ -130,10 +130,20 @@ export async function createInstance(
   const defaults = defaultResources(navigator.hardwareConcurrency, Deno.systemMemoryInfo().total);
 
   await Deno.mkdir(ctx.paths.machines, { recursive: true, mode: 0o700 });
+  await sweepAbandonedCreates(ctx.paths.machines);
   // Build everything in a temporary sibling; only a complete instance gets the real name.
-  const tmp = join(ctx.paths.machines, `.${name}.creating-${crypto.randomUUID().slice(0, 8)}`);
+  const tmp = join(ctx.paths.machines, `.${name}.creating-${Deno.pid}`);
   await Deno.mkdir(tmp, { mode: 0o700 });
   await Deno.chmod(tmp, 0o700);
+  // Ctrl-C must not leave a half-made instance behind either.
+  const onInterrupt = () => {
+    try {
+      Deno.removeSync(tmp, { recursive: true });
+    } finally {
+      Deno.exit(130);
+    }
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
   try {
     const tmpPaths = instancePaths(ctx.paths.machines, name);
     const inTmp = (p: string) => join(tmp, p.slice(tmpPaths.dir.length + 1));
@@ -175,6 +185,19 @@ export async function createInstance(
   } catch (error) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw error;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+  }
+}
+
+/** Removes temporary directories of creates whose process died (e.g. kill -9). */
+async function sweepAbandonedCreates(machines: string): Promise<void> {
+  for await (const entry of Deno.readDir(machines)) {
+    const m = /^\.[A-Za-z0-9-]+\.creating-(\d+)$/.exec(entry.name);
+    if (!m || !entry.isDirectory) continue;
+    if (Number(m[1]) !== Deno.pid && (await processCommandLine(Number(m[1]))) === undefined) {
+      await Deno.remove(join(machines, entry.name), { recursive: true }).catch(() => {});
+    }
   }
 }
 
@@ -239,6 +262,7 @@ async function launch(
     kernel,
   });
   let accel: Accelerator = first.accel;
+  let sandbox = true;
   const run = async (a: Accelerator) => {
     const args = qemuArgs({
       name: config.name,
@@ -258,11 +282,22 @@ async function launch(
       serialLog: paths.serialLog,
       isolate: config.isolate,
       hostForwards: [],
+      sandbox,
     });
     return await launchQemu(binary, args, { logFile: paths.qemuLog });
   };
 
   let result = await run(accel);
+  if (!result.success && /seccomp|sandbox/i.test(result.stderr)) {
+    // Some QEMU builds lack seccomp support; run without the sandbox rather than not at all.
+    ctx.ui.warn(
+      `QEMU cannot sandbox itself with seccomp here (${
+        firstLine(result.stderr)
+      }); starting without -sandbox`,
+    );
+    sandbox = false;
+    result = await run(accel);
+  }
   if (!result.success && accel === "kvm" && mode === "auto") {
     const reason = firstLine(result.stderr) || `QEMU exited with status ${result.code}`;
     if (/kvm|msr|vmx|svm/i.test(result.stderr)) {

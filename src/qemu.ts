@@ -29,6 +29,8 @@ export interface QemuSpec {
   isolate: boolean;
   /** Extra `hostfwd` rules in QEMU syntax, e.g. `tcp:127.0.0.1:8080-:80`. */
   hostForwards: string[];
+  /** Confine QEMU with its seccomp sandbox (default true; off only where QEMU lacks seccomp). */
+  sandbox?: boolean;
 }
 
 /** The QEMU system emulator for a guest arch. */
@@ -66,8 +68,7 @@ export function qemuArgs(spec: QemuSpec): string[] {
     "-display",
     "none",
     // seccomp: no obsolete syscalls, no resource control; QEMU needs fork for -daemonize.
-    "-sandbox",
-    "on,obsolete=deny,resourcecontrol=deny",
+    ...(spec.sandbox === false ? [] : ["-sandbox", "on,obsolete=deny,resourcecontrol=deny"]),
     "-drive",
     `if=pflash,format=raw,unit=0,readonly=on,file=${spec.firmwareCode}`,
     "-drive",

@@ -24,14 +24,21 @@ export type CommandResult = { exitCode: number };
 /** Builds the root command; `result` receives the exit code chosen by the command. */
 export function rootCommand(result: CommandResult): Command {
   const program = new Command("cubic")
-    .description(
-      "Start Linux virtual machines from official cloud images, rootless and daemonless.\n\n" +
-        "Examples:\n" +
-        "  cubic run dev --image debian:12            create, boot and open a shell\n" +
-        "  cubic exec dev -- uname -a                  run one command, exit code propagated\n" +
-        "  echo 'cat /etc/os-release' | cubic ssh dev  run a piped script\n" +
-        "  cubic instances                             list instances\n" +
-        "  cubic stop dev && cubic delete --yes dev",
+    .description("Start Linux VMs from official cloud images: rootless, daemonless, verified.")
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Examples:",
+        "  cubic run dev --image debian:12             create, boot and open a shell",
+        "  cubic exec dev -- uname -a                  run one command; its exit code is cubic's",
+        "  echo 'cat /etc/os-release' | cubic ssh dev  run a piped script",
+        "  cubic instances                             list instances",
+        "  cubic stop dev && cubic delete --yes dev    stop and remove",
+        "",
+        "Exit codes: 0 ok, 1 error (with a hint), 2 usage, 3 image failed verification,",
+        "4 timeout; exec/ssh exit with the remote command's code.",
+      ].join("\n"),
     )
     .version(`cubic ${VERSION}`, "-V, --version", "Print the version")
     .option("-q, --quiet", "Only print errors and command output")

@@ -249,6 +249,17 @@ Deno.test({
       });
 
       await t.step(
+        "start with a too short --timeout exits 4 and shows the console's last lines",
+        async () => {
+          assertEquals((await cubic(["stop", "--force", NAME])).code, 0);
+          const r = await cubic(["start", NAME, "--timeout", "2"]);
+          assertEquals(r.code, 4, r.stderr);
+          assertMatch(r.stderr, /^error: Waiting for 'e2e' failed: no SSH login after \d+ s/m);
+          assertMatch(r.stderr, /Last console lines:\n./);
+        },
+      );
+
+      await t.step(
         "delete --yes stops the VM and leaves no trace but the shared image cache",
         async () => {
           const pidfile = join(dir, "qemu.pid");
