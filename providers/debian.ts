@@ -52,6 +52,8 @@ export const debian: Provider = {
   id: "debian",
   displayName: "Debian",
   defaultBaseUrl: "https://cloud.debian.org/images/cloud/",
+  // Debian signs only its legacy OpenStack images; `latest/SHA512SUMS` is unsigned.
+  keys: [],
 
   async releases(ctx: ProviderContext): Promise<ReleaseInfo[]> {
     const out: ReleaseInfo[] = [];

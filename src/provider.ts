@@ -46,7 +46,18 @@ export interface ImageRef {
   /** Absolute URL of the vendor's checksum file. */
   checksumUrl: string;
   algorithm: HashAlgorithm;
+  /** How the vendor signs it; absent when the vendor publishes no signature (checksum only). */
+  signature?: SignatureRef;
 }
+
+/**
+ * Where a vendor's OpenPGP signature is: a detached signature over the checksum file (Ubuntu's
+ * `SHA256SUMS.gpg`) or over the image itself (Arch's `.sig`), or the checksum file is itself a
+ * clear-signed message (Fedora's `CHECKSUM`).
+ */
+export type SignatureRef =
+  | { kind: "detached"; url: string; over: "checksum" | "image" }
+  | { kind: "clearsigned" };
 
 /** One distribution's mirror knowledge. */
 export interface Provider {
@@ -56,6 +67,12 @@ export interface Provider {
   displayName: string;
   /** The vendor's official mirror base URL, ending with `/`. */
   defaultBaseUrl: string;
+  /**
+   * The vendor's armoured OpenPGP public keys that sign its checksum files or images (empty when
+   * the vendor signs nothing). Each key's fingerprint and where it is published sit in a comment
+   * next to it.
+   */
+  keys: readonly string[];
   /** Lists the releases the mirror currently offers. */
   releases(ctx: ProviderContext): Promise<ReleaseInfo[]>;
   /**

@@ -10,6 +10,7 @@ import { createCommand } from "./create.ts";
 import { deleteCommand } from "./delete.ts";
 import { execCommand } from "./exec.ts";
 import { instancesCommand } from "./instances.ts";
+import { pullCommand } from "./pull.ts";
 import { runCommand } from "./run.ts";
 import { sshCommand } from "./ssh.ts";
 import { startCommand } from "./start.ts";
@@ -60,6 +61,7 @@ export function rootCommand(result: CommandResult): Command {
       sshCommand,
       execCommand,
       instancesCommand,
+      pullCommand,
       deleteCommand,
     ]
   ) {
