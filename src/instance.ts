@@ -355,6 +355,9 @@ async function launch(
   }
   config.accel = accel;
   await saveInstance(paths.dir, config);
+  // For OpenSSH users: `ssh -o UserKnownHostsFile=<this>` checks the same pinned host key.
+  const [type, key] = config.hostPublicKey.split(" ");
+  await writePrivateFile(paths.knownHosts, `[127.0.0.1]:${config.sshPort} ${type} ${key}\n`);
   return config;
 }
 

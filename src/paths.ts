@@ -49,6 +49,7 @@ export interface InstancePaths {
   firmwareVars: string;
   sshKey: string;
   hostKey: string;
+  knownHosts: string;
   pidfile: string;
   serialLog: string;
   qemuLog: string;
@@ -67,6 +68,7 @@ export function instancePaths(machines: string, name: string): InstancePaths {
     firmwareVars: join(dir, "efivars.fd"),
     sshKey: join(dir, "ssh_client_key"),
     hostKey: join(dir, "ssh_host_ed25519_key"),
+    knownHosts: join(dir, "known_hosts"),
     pidfile: join(dir, "qemu.pid"),
     serialLog: join(dir, "serial.log"),
     qemuLog: join(dir, "qemu.log"),

@@ -11,6 +11,9 @@ import { deleteCommand } from "./delete.ts";
 import { execCommand } from "./exec.ts";
 import { instancesCommand } from "./instances.ts";
 import { pullCommand } from "./pull.ts";
+import { imagesCommand } from "./images.ts";
+import { showCommand } from "./show.ts";
+import { pruneCommand } from "./prune.ts";
 import { runCommand } from "./run.ts";
 import { sshCommand } from "./ssh.ts";
 import { startCommand } from "./start.ts";
@@ -61,8 +64,11 @@ export function rootCommand(result: CommandResult): Command {
       sshCommand,
       execCommand,
       instancesCommand,
+      imagesCommand,
+      showCommand,
       pullCommand,
       deleteCommand,
+      pruneCommand,
     ]
   ) {
     program.addCommand(make(getContext, result).exitOverride());

@@ -3,6 +3,8 @@
  * directories, the way a user runs it.
  */
 import { join } from "node:path";
+import { PROVIDERS } from "../../providers/mod.ts";
+import { mirrorEnvName } from "../../src/config.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -25,7 +27,13 @@ export interface CubicHome {
 /** Creates a fresh temporary home; the caller removes `root`. */
 export async function makeCubicHome(extraEnv: Record<string, string> = {}): Promise<CubicHome> {
   const root = await Deno.makeTempDir({ prefix: "cubic-test-" });
+  // Nothing in a test may reach beyond 127.0.0.1: every vendor mirror defaults to a closed port.
+  const offline: Record<string, string> = {};
+  for (const p of PROVIDERS) {
+    offline[mirrorEnvName(p.id)] = `http://127.0.0.1:${closedPort()}/${p.id}/`;
+  }
   const env = {
+    ...offline,
     HOME: root,
     XDG_DATA_HOME: join(root, "data"),
     XDG_CACHE_HOME: join(root, "cache"),
@@ -83,4 +91,12 @@ export async function listDir(path: string): Promise<string[]> {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   return names.sort();
+}
+
+/** A loopback port nothing listens on (just released by the OS). */
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
 }

@@ -1,0 +1,157 @@
+/**
+ * The image catalogue behind `cubic images`: every provider's releases × arches, resolved
+ * against the mirrors, with sizes from HTTP HEAD. Kept in `<cache>/catalogue.json` per vendor
+ * for a day; a vendor whose mirror fails falls back to its stale entries with a notice, and a
+ * vendor with nothing to fall back on is reported, never silently dropped.
+ */
+import { join } from "node:path";
+import { mirrorBaseUrl } from "./config.ts";
+import type { Context } from "./context.ts";
+import { fetchChecked } from "./http.ts";
+import type { Arch, ImageRef, Provider } from "./provider.ts";
+import { ARCHES } from "./provider.ts";
+
+/** One image the catalogue offers. */
+export interface CatalogueEntry {
+  vendor: string;
+  /** The primary name, e.g. `12`. */
+  name: string;
+  /** Other names of the release, e.g. `["bookworm"]`. */
+  aliases: string[];
+  arch: Arch;
+  /** Bytes, from the mirror's Content-Length; null when the mirror does not say. */
+  size: number | null;
+  imageUrl: string;
+  checksumUrl: string;
+  signed: boolean;
+}
+
+/** A vendor's part of the catalogue as stored. */
+interface VendorCatalogue {
+  vendor: string;
+  baseUrl: string;
+  fetchedAt: string;
+  entries: CatalogueEntry[];
+}
+
+/** The catalogue with notes on where it came from. */
+export interface Catalogue {
+  entries: CatalogueEntry[];
+  /** Vendors served from a stale copy, with when it was fetched and why. */
+  stale: { vendor: string; fetchedAt: string; reason: string }[];
+  /** Vendors with no entries at all because their mirror failed. */
+  failed: { vendor: string; reason: string }[];
+}
+
+/** How long a vendor's listing is reused without asking the mirror. */
+export const CATALOGUE_TTL_MS = 24 * 60 * 60 * 1000;
+
+function catalogueFile(cacheDir: string): string {
+  return join(cacheDir, "catalogue.json");
+}
+
+async function readStored(cacheDir: string): Promise<Record<string, VendorCatalogue>> {
+  try {
+    return JSON.parse(await Deno.readTextFile(catalogueFile(cacheDir)));
+  } catch {
+    return {};
+  }
+}
+
+async function writeStored(
+  cacheDir: string,
+  stored: Record<string, VendorCatalogue>,
+): Promise<void> {
+  await Deno.mkdir(cacheDir, { recursive: true, mode: 0o700 });
+  const tmp = `${catalogueFile(cacheDir)}.tmp-${Deno.pid}`;
+  await Deno.writeTextFile(tmp, JSON.stringify(stored, null, 2) + "\n");
+  await Deno.rename(tmp, catalogueFile(cacheDir));
+}
+
+/** Turns a resolved image into a catalogue entry (pure). */
+export function entryOf(ref: ImageRef, size: number | null): CatalogueEntry {
+  return {
+    vendor: ref.vendor,
+    name: ref.names[0] ?? "",
+    aliases: ref.names.slice(1),
+    arch: ref.arch,
+    size,
+    imageUrl: ref.imageUrl,
+    checksumUrl: ref.checksumUrl,
+    signed: ref.signature !== undefined,
+  };
+}
+
+async function headSize(url: string): Promise<number | null> {
+  try {
+    const response = await fetchChecked(url, { method: "HEAD", timeoutMs: 15_000 });
+    const length = response.headers.get("content-length");
+    return length === null ? null : Number(length);
+  } catch {
+    return null;
+  }
+}
+
+async function fetchVendor(
+  ctx: Context,
+  provider: Provider,
+  baseUrl: string,
+): Promise<CatalogueEntry[]> {
+  const pctx = { baseUrl, fetchText: ctx.fetchText };
+  const entries: CatalogueEntry[] = [];
+  for (const release of await provider.releases(pctx)) {
+    const name = release.names[0];
+    if (name === undefined) continue;
+    for (const arch of ARCHES.filter((a) => release.arches.includes(a))) {
+      const ref = await provider.resolve(pctx, name, arch);
+      if (ref) entries.push(entryOf(ref, await headSize(ref.imageUrl)));
+    }
+  }
+  return entries;
+}
+
+/** Builds the catalogue, from the stored copy where fresh, else from the mirrors. */
+export async function loadCatalogue(
+  ctx: Context,
+  options: { refresh: boolean; now?: number },
+): Promise<Catalogue> {
+  const now = options.now ?? Date.now();
+  const stored = await readStored(ctx.paths.cache);
+  const result: Catalogue = { entries: [], stale: [], failed: [] };
+  let changed = false;
+  await Promise.all(ctx.providers.map(async (provider) => {
+    const baseUrl = mirrorBaseUrl(provider.id, provider.defaultBaseUrl, ctx);
+    const previous = stored[provider.id];
+    const usable = previous && previous.baseUrl === baseUrl;
+    if (!options.refresh && usable && now - Date.parse(previous.fetchedAt) < CATALOGUE_TTL_MS) {
+      result.entries.push(...previous.entries);
+      return;
+    }
+    try {
+      const entries = await fetchVendor(ctx, provider, baseUrl);
+      stored[provider.id] = {
+        vendor: provider.id,
+        baseUrl,
+        fetchedAt: new Date(now).toISOString(),
+        entries,
+      };
+      changed = true;
+      result.entries.push(...entries);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (usable) {
+        result.entries.push(...previous.entries);
+        result.stale.push({ vendor: provider.id, fetchedAt: previous.fetchedAt, reason });
+      } else {
+        result.failed.push({ vendor: provider.id, reason });
+      }
+    }
+  }));
+  if (changed) await writeStored(ctx.paths.cache, stored);
+  result.entries.sort((a, b) =>
+    a.vendor.localeCompare(b.vendor) ||
+    b.name.localeCompare(a.name, undefined, { numeric: true }) ||
+    a.arch.localeCompare(b.arch)
+  );
+  return result;
+}
