@@ -7,6 +7,8 @@ import { fetchText } from "./http.ts";
 import { type CubicPaths, defaultPaths } from "./paths.ts";
 import type { FetchText, Provider } from "./provider.ts";
 import { createUi, type Ui } from "./ui.ts";
+import { loadUserProviders } from "./declarative_provider.ts";
+import { UserError } from "./errors.ts";
 import { PROVIDERS } from "../providers/mod.ts";
 
 /** The world as a command sees it. */
@@ -24,11 +26,24 @@ export async function createContext(
   options: { quiet: boolean; verbose: boolean },
 ): Promise<Context> {
   const paths = defaultPaths();
+  const user = await loadUserProviders(paths.config);
+  for (const p of user) {
+    if (PROVIDERS.some((b) => b.id === p.id)) {
+      throw new UserError(
+        `Loading the user provider '${p.id}' failed: a built-in provider has that id`,
+        {
+          code: "InvalidProviderFile",
+          hint:
+            `Rename it in ${paths.config}/providers/, or override the built-in's mirror with CUBIC_MIRROR_*`,
+        },
+      );
+    }
+  }
   return {
     paths,
     env: Deno.env.toObject(),
     config: await loadConfig(paths.config),
-    providers: PROVIDERS,
+    providers: [...PROVIDERS, ...user],
     fetchText,
     ui: createUi(options),
   };
