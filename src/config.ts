@@ -10,6 +10,11 @@ import { UserError } from "./errors.ts";
 export interface CubicConfig {
   /** Mirror base URL per provider id, replacing the vendor's default. */
   mirrors: Record<string, string>;
+  /**
+   * Extra OpenPGP public keys trusted per provider id (armoured text, or a path to a file with
+   * it), e.g. for a private mirror that re-signs its checksum files.
+   */
+  keys: Record<string, string[]>;
 }
 
 /** The environment variable that overrides a provider's mirror, e.g. `CUBIC_MIRROR_CENTOS_STREAM`. */
@@ -28,7 +33,7 @@ export function parseConfig(text: string, source: string): CubicConfig {
       hint: "Fix the YAML syntax or move the file away",
     });
   }
-  const config: CubicConfig = { mirrors: {} };
+  const config: CubicConfig = { mirrors: {}, keys: {} };
   if (doc === null || doc === undefined) return config;
   if (typeof doc !== "object" || Array.isArray(doc)) {
     throw new UserError(`Reading '${source}' failed: the top level must be a mapping`, {
@@ -51,6 +56,28 @@ export function parseConfig(text: string, source: string): CubicConfig {
       config.mirrors[id] = url;
     }
   }
+  const keys = (doc as Record<string, unknown>).keys;
+  if (keys !== undefined) {
+    if (typeof keys !== "object" || keys === null || Array.isArray(keys)) {
+      throw new UserError(
+        `Reading '${source}' failed: 'keys' must map provider ids to lists of keys`,
+        {
+          hint: "Example:  keys: { ubuntu: [/home/me/mirror-key.asc] }",
+        },
+      );
+    }
+    for (const [id, list] of Object.entries(keys)) {
+      if (!Array.isArray(list) || !list.every((k) => typeof k === "string")) {
+        throw new UserError(
+          `Reading '${source}' failed: keys.${id} must be a list of key files or armoured keys`,
+          {
+            hint: "Example:  keys: { ubuntu: [/home/me/mirror-key.asc] }",
+          },
+        );
+      }
+      config.keys[id] = list;
+    }
+  }
   return config;
 }
 
@@ -60,7 +87,7 @@ export async function loadConfig(configDir: string): Promise<CubicConfig> {
   try {
     return parseConfig(await Deno.readTextFile(file), file);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { mirrors: {} };
+    if (error instanceof Deno.errors.NotFound) return { mirrors: {}, keys: {} };
     throw error;
   }
 }
@@ -103,4 +130,25 @@ export function mirrorBaseUrl(
 /** Parses YAML text (re-exported so tests need not import npm:yaml themselves). */
 export function parseYaml(text: string): unknown {
   return parse(text);
+}
+
+/** The extra keys config.yaml trusts for a provider, read from files where paths are given. */
+export async function trustedExtraKeys(config: CubicConfig, providerId: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of config.keys[providerId] ?? []) {
+    if (entry.includes("-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
+      out.push(entry);
+      continue;
+    }
+    try {
+      out.push(await Deno.readTextFile(entry));
+    } catch (cause) {
+      throw new UserError(`Reading the trusted key file '${entry}' for ${providerId} failed`, {
+        cause,
+        code: "KeyFileUnreadable",
+        hint: "Fix the path under 'keys' in config.yaml",
+      });
+    }
+  }
+  return out;
 }
