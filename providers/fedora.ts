@@ -1,0 +1,94 @@
+/**
+ * Fedora Cloud (https://dl.fedoraproject.org/pub/fedora/linux/releases/).
+ *
+ * Layout: the base listing (Apache `<pre>`) links one directory per release plus `test/`; EOL
+ * releases move to archives.fedoraproject.org. `<n>/Cloud/<x86_64|aarch64>/images/` holds one
+ * compose: `Fedora-Cloud-Base-Generic-<n>-<compose>.<arch>.qcow2` (the naming since 41; 40 used
+ * `Generic.<arch>-40-<compose>`, hence releases > 40 only) and the compose's checksum file
+ * `Fedora-Cloud-<n>-<compose>-<arch>-CHECKSUM`, named after the compose rather than the image:
+ * BSD lines (`SHA256 (name) = hex`) after `# name: N bytes` comments, clear-signed with the
+ * release's key (text mode, SHA-256). Every release's CHECKSUM is signed.
+ */
+import {
+  type Arch,
+  type ImageRef,
+  listingDirectories,
+  listingFiles,
+  type Provider,
+  type ProviderContext,
+  type ReleaseInfo,
+} from "../src/provider.ts";
+import { HttpError } from "../src/http.ts";
+import { FEDORA_42_KEY, FEDORA_43_KEY, FEDORA_44_KEY, FEDORA_45_KEY } from "./keys/fedora.ts";
+
+const VENDOR_ARCH: Readonly<Record<Arch, string>> = { amd64: "x86_64", arm64: "aarch64" };
+
+/** The newest compose's Generic image of `release` for `arch`, or `undefined`. */
+async function findImage(
+  ctx: ProviderContext,
+  release: string,
+  arch: Arch,
+): Promise<{ dir: string; file: string; compose: string } | undefined> {
+  const dir = `${ctx.baseUrl}${release}/Cloud/${VENDOR_ARCH[arch]}/images/`;
+  let html;
+  try {
+    html = await ctx.fetchText(dir);
+  } catch (error) {
+    if (error instanceof HttpError && error.status === 404) return undefined;
+    throw error;
+  }
+  const pattern = new RegExp(
+    `^Fedora-Cloud-Base-Generic-${release}-(\\d+(?:\\.\\d+)*)\\.${VENDOR_ARCH[arch]}\\.qcow2$`,
+  );
+  const images = listingFiles(html)
+    .map((file) => ({ file, compose: pattern.exec(file)?.[1] }))
+    .filter((i): i is { file: string; compose: string } => i.compose !== undefined)
+    .sort((a, b) => b.compose.localeCompare(a.compose, "en", { numeric: true }));
+  const newest = images[0];
+  return newest && { dir, ...newest };
+}
+
+async function releaseNumbers(ctx: ProviderContext): Promise<string[]> {
+  const html = await ctx.fetchText(ctx.baseUrl);
+  return listingDirectories(html)
+    .filter((d) => /^\d+$/.test(d) && Number(d) > 40)
+    .sort((a, b) => Number(a) - Number(b));
+}
+
+/** The Fedora provider. */
+export const fedora: Provider = {
+  id: "fedora",
+  displayName: "Fedora",
+  defaultBaseUrl: "https://dl.fedoraproject.org/pub/fedora/linux/releases/",
+  // One key per release; a release newer than these needs its key added here.
+  keys: [FEDORA_42_KEY, FEDORA_43_KEY, FEDORA_44_KEY, FEDORA_45_KEY],
+
+  async releases(ctx: ProviderContext): Promise<ReleaseInfo[]> {
+    const out: ReleaseInfo[] = [];
+    for (const release of await releaseNumbers(ctx)) {
+      const arches: Arch[] = [];
+      for (const arch of ["amd64", "arm64"] as const) {
+        if (await findImage(ctx, release, arch)) arches.push(arch);
+      }
+      if (arches.length > 0) out.push({ names: [release], arches });
+    }
+    return out;
+  },
+
+  async resolve(ctx: ProviderContext, name: string, arch: Arch): Promise<ImageRef | undefined> {
+    if (!/^\d+$/.test(name) || Number(name) <= 40) return undefined;
+    const image = await findImage(ctx, name, arch);
+    if (!image) return undefined;
+    const checksum = `Fedora-Cloud-${name}-${image.compose}-${VENDOR_ARCH[arch]}-CHECKSUM`;
+    return {
+      vendor: "fedora",
+      names: [name],
+      arch,
+      imageUrl: image.dir + image.file,
+      fileName: image.file,
+      checksumUrl: image.dir + checksum,
+      algorithm: "sha256",
+      signature: { kind: "clearsigned" },
+    };
+  },
+};

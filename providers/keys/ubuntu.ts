@@ -1,0 +1,71 @@
+/**
+ * Ubuntu's cloud-image signing key: it signs every `SHA256SUMS` on cloud-images.ubuntu.com
+ * (detached, armoured `SHA256SUMS.gpg`).
+ */
+
+/**
+ * UEC Image Automatic Signing Key <cdimage@ubuntu.com>, rsa4096, created 2009-09-15.
+ * Fingerprint: D2EB 4462 6FDD C30B 513D  5BB7 1A5D 6C4C 7DB8 7C81.
+ * Published by Canonical on keyserver.ubuntu.com (`gpg --keyserver keyserver.ubuntu.com
+ * --recv-keys D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81`, as Ubuntu's "Verify an image's
+ * checksum" cloud documentation instructs) and in the `ubuntu-cloudimage-keyring` package.
+ * Not the ISO signing key (8439 38DF ...). Some older serials (2019) were signed by the Ubuntu
+ * Cloud Image Builder key 4A3C E3CD 565D 7EB5 C810  E2B9 7FF3 F408 476C F100, not included.
+ */
+export const UBUNTU_CLOUD_IMAGE_SIGNING_KEY = `-----BEGIN PGP PUBLIC KEY BLOCK-----
+Comment: Hostname:
+Version: Hockeypuck 2.2
+
+xsFNBEqwKTUBEAC8V01JGfeYVVlwlcr0dmwF8n+We/lbxwArjR/gZlH7/MJEZnAL
+QHUrDTpD3SkfbsjQgeNt8eS3Jyzoc2r3t2nos4rXPH4kIzAvtqslz6Ns4ZYjoHVk
+VC2oV8vYbxER+3/lDjTWVII7omtDVvqH33QlqYZ8+bQbs21lZb2ROJIQCiH0Yzaq
+YR0I2SEykBL873V0ygdyW/mCMwniXTLUyGAUV4/28NOzw/6LGvJElJe4UqwQxl/a
+XtPIJjPka8LA8+nDi5/u6WEgDWgBhLEHvQG1BNdttm3WCjbu4zS3mNfNBidTamZf
+OaMJUZVYxhOB5kNQqyR4eYqFK/U+305eLrZ05ocadsmcQWkHQVbgt+g4yyFNl56N
+5AirkFjVtfArkUJfINGgJ7gkSeyqTJK24f33vsIpPwRQ5eFn7H4PwGc0Piym73YL
+JnlR94LNEG0ceOJ7u1r+WuaesIj+lKIZsG/rRLf7besaMCCtPcimVgEAmBoIdpTp
+dP3aa54w/dvfSwW47mGY14G5PBk/0MDy2Y5HOeXat3RXpGZZFh7zbwSQ93RhYH3b
+NPNd5lMu3ZRkYX19FWxoLCi5lx4K3flYhiolZ5i4KxJCoGRobsKjm74Xv2QlvCXY
+yAk5BnAQCsu5hKZ1sOhQADCcKz1Zbg8JRc3vmelaJ/VFvHTzs4hJTUvOowARAQAB
+zTRVRUMgSW1hZ2UgQXV0b21hdGljIFNpZ25pbmcgS2V5IDxjZGltYWdlQHVidW50
+dS5jb20+wsGRBBMBCgA7AhsDAheAFiEE0utEYm/dwwtRPVu3Gl1sTH24fIEFAmiv
+5esFCwkIBwICIgIGFQoJCAsCBBYCAwECHgcACgkQGl1sTH24fIFdOhAAt/AooKkr
+zvBbVdOSkQTsK/JdMP5HeO9vyY1H8xfgpMt4Co82tFjOzwyMbCYQM8cMg90MyRuU
++y4Ql0Jebahem+f4/0eNVRks1tneMnMSQftNc4RW3SyPN/j26R/SwbQyNTkC+hrf
+jESUTL9H+z7fRuF1VFcyyZBv4dLOO8iFwEKydcuUk4z7Vih1ooSnC0LR5kimMkjr
+i1TDxUKm19YTW39tqdlbTnwv4LC4Yd7G0KRHwxODGoHmmsGbGGSu4zHYzkkPCeOH
+qhoyHysbv461dL/mDZv/KfRoPNPoujZfvMGhlCQWAhdg1nNmlMp+ufwpK8wtVJVV
+iVzww6gMXElvNevMSi7anpaEM7nmAslZxeFd7tw/zS0KIfk94RbVdcNhFJKxanTP
+6iCmepP6U52epiM8fnqoiu0EWa4CNlJcNd821/cw3XiHwtTjUMX+WQ8lAwgC4eLt
+HTooNBtgEkFcURKS+tNMeTbKRU49zhibL4ShScB20JHr8XDDRLeiprmx4HA8fikT
+uTzajI+GwhkzTOkEVoYtbdyUmT1rr9TK3Uh7MSuLgNOR8XwaNjMtLnmqqP61WzIR
+YDWNMuQKG1DoEZCZ7dMZiv7gwvuyTOk72554C2T3mgY8tD1SqUIpOQN/IfItTK5t
+2ZXZSzz8r4zAuI3aoe7+KUuC0A9mYqFlkZLCwXcEEwECACECGwMCHgECF4AFAkqw
+KiUFCwkIBwMFFQoJCAsFFgIDAQAACgkQGl1sTH24fIEuJw/+NeN8uGzbnmhPyCa8
+FdL1YMZJ2k+JozF3QIcTIe5P9d1ayhRRhcA8C2LwXKTYr32bN76fhIsJFEmHGpiV
+ylXLaJxzjX9WQoj13+kXi3nhEzlOV51ikpVXvFOChQdmm4vaZbNpPrUzNEDFSqpp
+Tjb/FIvEu3+eivI8ejnsiCEldsByaAuEVPR9ma0PL1wPggG+6tkXpxG4wlePFmay
+ye0wewVmXg8QLehH9aAkDfs6uMxV6P2v4kD3T2+vkr9Q74/aBZg4f/YKcYOVpO7v
+bBSst/pBXmMzIpzr4bt/DltMl32UTwqbYf7jP1763sg6/2jGiO8RK7bt7EPgtTtK
+PNmWhieaVMKx0fCBIlWd/6Wpehl5Q1P1OaS7xXPAKgTFPCj17FolQd47wAGR+wlW
+avLjSi/NAAeHjbv7o2nGCRYStWhyebngs8hC5xlgmuDTyz9rNHMKOWxgKGxpYy8a
+UxlCjnYy4u8RMdU+1KCA/uwt4g6VL7y07XKRIljrmPwAdgFXqFv0Q6NaaqnHfcZe
+fwDII+Iyz3+mZ44jRXpgybocIsDBlv6tFLqBzK312VbItTRAuWmbAdI5Uky/auc0
+JS3PqlvzL+j0A3ZnjxGkf0L1x+/h0B9u1ifu5N34zeCTjHJRFESDbG4OetpgWzpx
+nrT9tLLrcbFPKL9wJzRLnsaC04rCwVwEEAEIAAYFAkqwLScACgkQV1nzUAGqSmQJ
+GhAAvMq1MUUGKrksCEC66OC8U0jZsizZtJcmXibGXEPvVeII4fkQzLUFJPNLACO9
+mkGtJlj+pUF6tX2MtK4WkQTMqSWTCNIcW8jCwPkoNLwzG89LtXqESZ0r92XLTQzw
+9qKO4ZwKjSZ+QwjYFUzcioXSJxtIMdHY3w0Xw6rf9JQnP2G3e45eO8NnfE4sM2Cj
+q7v089BpCefiMQX3HxJybWPTkqT/MZedE+aMuaOc8EoU1lpArP4MUVkXJ+dayejN
+WLakXs0SU9Jme2mxoOG1kV3Dyt4NY7ezSUrtwbztv8QQqUKmiHpnY9ooFNzkdWHs
+biCP5T6BGOcN5NJRuFhpUhJmnUGA8ffMDGhDZCEvfha4FF7Mnsxuq92047Wc+ava
+fNHcKh02WqebSwVgyMl0VlpmktP2r4M3YPhJj1yLDgLLj+PEMJlYkRV2T9Q5wo3o
+9CdnUvebQNB/UE6+vgIX1vTDP0Kh5kUM/H5SeF7JWkbd6xgy8lBLgSivJGjMINa1
+a8yMY26tVRNcpOeSvrxpaReRtx4DYx3GovPC30WMrqCweQMq7WdEuhgWjC4uHMxi
+R/BEAOY/EZdjmpwP4iVjo6uki7yYjBFEBXkkDdR4eGdvtpg504KksNLzt+gaB4/8
+LH2pjC1EQrQK3LctYOIghPCQnVoCwM6uK0wxBH+B94VyS9PCRgQQEQgABgUCSrAt
+MwAKCRAo3q5/KZguWgXSAJ9zbPf8Zj0q+OpIxaD9rU5K56nOpwCeMQLiM1PtRT1z
+l1LWUW7hwHbO2OE=
+=scXX
+-----END PGP PUBLIC KEY BLOCK-----
+`;
