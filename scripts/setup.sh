@@ -33,7 +33,7 @@ packages=(qemu-system-x86 qemu-utils ovmf)
 if ((with_test)); then
   packages+=(
     mmdebstrap e2fsprogs dosfstools mtools fdisk grub-efi-amd64-bin debian-archive-keyring
-    xorriso genisoimage openssh-server openssh-client iproute2 ca-certificates
+    xorriso genisoimage openssh-server openssh-client iproute2 ca-certificates gnupg procps
   )
 fi
 # Without any Deno 2 and without npm, ensure-deno.sh has nothing to install Deno with; Debian's
