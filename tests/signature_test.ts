@@ -1,9 +1,10 @@
 /**
  * OpenPGP verification on the vendors' real signatures (Ubuntu, Fedora 44, openSUSE Leap 16's v3
- * packet) and on signatures by the fixture TEST keys. openpgp is imported here only to make
- * signatures for the tests; Cubic itself never signs and reaches openpgp through src/signature.ts.
+ * packet) and on signatures by the fixture TEST keys. The signatures the tests make are made with
+ * GnuPG (see support/test_signing_key.ts); Cubic itself never signs and reaches openpgp only
+ * through src/signature.ts.
  */
-import * as openpgp from "openpgp";
+import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import {
   fingerprintsOf,
@@ -12,6 +13,12 @@ import {
   type VerifyOptions,
 } from "../src/signature.ts";
 import { ExitCode, UserError } from "../src/errors.ts";
+import {
+  createTestSigningKey,
+  dearmor,
+  importFixtureSigningKey,
+  type TestSigningKey,
+} from "./support/test_signing_key.ts";
 
 const DIR = new URL("./fixtures/signatures/", import.meta.url).pathname;
 const bytes = (name: string) => Deno.readFileSync(DIR + name);
@@ -52,30 +59,24 @@ function flipByte(data: Uint8Array, index: number): Uint8Array {
   return copy;
 }
 
-async function testSecretKey(fingerprint: string): Promise<openpgp.PrivateKey> {
-  const keys = await openpgp.readPrivateKeys({
-    armoredKeys: text("TEST-ONLY-fixture-keys.secret.asc"),
-  });
-  const key = keys.find((k) => k.getFingerprint().toUpperCase() === fingerprint);
-  assert(key, `the secret fixture keys include ${fingerprint}`);
-  return key;
-}
-
-/** Signs (detached, binary) a stream without buffering it: openpgp hashes as the data passes. */
+/**
+ * Signs (detached, binary) a stream with gpg without buffering it: the stream is written to a
+ * temporary file chunk by chunk, which gpg hashes as it reads it, and the file is deleted after.
+ */
 async function signStream(
   stream: ReadableStream<Uint8Array>,
-  key: openpgp.PrivateKey,
+  key: TestSigningKey,
 ): Promise<Uint8Array> {
-  const message = await openpgp.createMessage({ binary: stream });
-  const signature = await openpgp.sign({
-    message,
-    signingKeys: key,
-    detached: true,
-    format: "object",
-  });
-  const reader = (message.getLiteralData() as ReadableStream<Uint8Array>).getReader();
-  while (!(await reader.read()).done) { /* openpgp hashes each chunk as it passes */ }
-  return new Uint8Array(await new Response(signature.write() as ReadableStream).arrayBuffer());
+  const dir = await Deno.makeTempDir({ prefix: "cubic-signature-test-" });
+  try {
+    const data = join(dir, "image");
+    const file = await Deno.open(data, { write: true, createNew: true });
+    await stream.pipeTo(file.writable); // closes the file
+    await key.sign(data, { out: join(dir, "image.sig"), mode: "detach-binary" });
+    return await Deno.readFile(join(dir, "image.sig"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 const MiB = 1024 * 1024;
@@ -219,8 +220,7 @@ Deno.test("rejects openSUSE's version 3 signature as untrusted when only Ubuntu'
 
 /** openSUSE's v3 packet with one field changed (offsets count the 3-octet packet header). */
 async function leapSignatureWith(field: "class" | "hash", value: number): Promise<Uint8Array> {
-  const { data } = await openpgp.unarmor(text(`${LEAP}.asc`));
-  const packet = (data as Uint8Array).slice();
+  const packet = await dearmor(text(`${LEAP}.asc`));
   assertEquals([packet[0], packet[3], packet[4]], [0x89, 3, 5]); // old-format tag 2, v3, 5 hashed
   packet[field === "class" ? 5 : 19] = value;
   return packet;
@@ -269,21 +269,23 @@ Deno.test("rejects the Arch-style .sig over a different image body as SignatureI
 });
 
 Deno.test("treats a signature by a trusted key's signing subkey as trusted and names both keys", async () => {
-  const { privateKey, publicKey } = await openpgp.generateKey({
-    userIDs: [{ name: "Cubic subkey test" }],
-    subkeys: [{ sign: true }],
-    format: "object",
-  });
-  const data = new TextEncoder().encode("signed by a subkey\n");
-  const signature = await openpgp.sign({
-    message: await openpgp.createMessage({ binary: data }),
-    signingKeys: privateKey,
-    detached: true,
-  });
-  const [primary, subkey] = await fingerprintsOf(publicKey.armor());
-  const result = await verifyDetached(data, signature, [ARCH_KEY, publicKey.armor()]);
-  assertEquals(result.primaryFingerprint, primary);
-  assertEquals(result.signerFingerprint, subkey);
+  const key = await createTestSigningKey("Cubic subkey test", { signingSubkey: true });
+  const dir = await Deno.makeTempDir({ prefix: "cubic-signature-test-" });
+  try {
+    const data = new TextEncoder().encode("signed by a subkey\n");
+    await Deno.writeFile(join(dir, "data"), data);
+    await key.sign(join(dir, "data"), { out: join(dir, "data.asc"), mode: "detach-armor" });
+    const signature = await Deno.readTextFile(join(dir, "data.asc"));
+    const [primary, subkey] = await fingerprintsOf(key.publicKey);
+    assertEquals([primary, subkey], [key.fingerprint, key.signerFingerprint]);
+    assert(primary !== subkey, "gpg signed with the subkey, not the primary key");
+    const result = await verifyDetached(data, signature, [ARCH_KEY, key.publicKey]);
+    assertEquals(result.primaryFingerprint, primary);
+    assertEquals(result.signerFingerprint, subkey);
+  } finally {
+    await key.remove();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("lists the primary and subkey fingerprints of Arch's key for `cubic show`", async () => {
@@ -296,8 +298,13 @@ Deno.test("lists the primary and subkey fingerprints of Arch's key for `cubic sh
 // ---- Streams -------------------------------------------------------------------------------
 
 Deno.test("verifies a detached signature over a streamed 200 MiB image without buffering it", async () => {
-  const key = await testSecretKey(ED25519_FPR);
-  const signature = await signStream(patternStream(200), key);
+  const key = await importFixtureSigningKey(ED25519_FPR);
+  let signature: Uint8Array;
+  try {
+    signature = await signStream(patternStream(200), key);
+  } finally {
+    await key.remove();
+  }
   const isolate = () => {
     const m = Deno.memoryUsage();
     return m.heapUsed + m.external; // this isolate only: parallel test files do not disturb it
