@@ -1,5 +1,10 @@
 /**
- * HTTP for mirrors: status checked, stalls timed out, a recognisable User-Agent.
+ * HTTP for mirrors: status checked, stalled transfers timed out (not slow ones), transient
+ * failures retried with exponential backoff, a recognisable User-Agent.
+ *
+ * Environment (read by {@linkcode transferSettings}):
+ *   CUBIC_STALL_TIMEOUT_MS  give up on a transfer after this long without a byte (default 30000)
+ *   CUBIC_RETRY_DELAY_MS    first backoff delay before a retry, doubled each time (default 1000)
  */
 import { UserError } from "./errors.ts";
 
@@ -7,8 +12,11 @@ import { UserError } from "./errors.ts";
 export class HttpError extends UserError {
   readonly status: number;
   readonly url: string;
+  /** `HTTP 503 Service Unavailable`: the failure without the URL. */
+  readonly reason: string;
   constructor(url: string, status: number, statusText: string) {
-    super(`Fetching '${url}' failed: HTTP ${status} ${statusText}`.trim(), {
+    const reason = `HTTP ${status} ${statusText}`.trim();
+    super(`Fetching '${url}' failed: ${reason}`, {
       code: "HttpError",
       hint: status === 404
         ? "The mirror does not have it; check the image name with `cubic images` and the mirror URL"
@@ -16,48 +24,278 @@ export class HttpError extends UserError {
     });
     this.status = status;
     this.url = url;
+    this.reason = reason;
+  }
+
+  /** Whether trying again later may succeed: server errors, 408 and 429. */
+  get transient(): boolean {
+    return this.status >= 500 || this.status === 408 || this.status === 429;
+  }
+}
+
+/** Nothing answered, the connection broke, or the transfer stalled. */
+export class NetworkError extends UserError {
+  readonly url: string;
+  /** What went wrong, without the URL: `connection refused`, `no data for 30 s` ... */
+  readonly reason: string;
+  /** False when the request never got a response (refused, unreachable, no headers in time). */
+  readonly answered: boolean;
+  constructor(url: string, reason: string, options: { answered: boolean; cause?: unknown }) {
+    super(`Fetching '${url}' failed: ${reason}`, {
+      cause: options.cause,
+      code: "NetworkError",
+      hint: "Check the network, or point Cubic at a reachable mirror with CUBIC_MIRROR_<VENDOR>",
+    });
+    this.url = url;
+    this.reason = reason;
+    this.answered = options.answered;
   }
 }
 
 /** Cubic's User-Agent header. */
 export const USER_AGENT = "cubic/0.1 (+https://github.com/cubic-vm)";
 
-/** Fetches `url` and checks for a 2xx status; network failures become a UserError. */
-export async function fetchChecked(
-  url: string,
-  init: RequestInit & { timeoutMs?: number } = {},
-): Promise<Response> {
-  const { timeoutMs = 30_000, ...rest } = init;
+/** How long transfers may stall and how often they are retried. */
+export interface TransferSettings {
+  /** A transfer that receives nothing (headers or body bytes) for this long fails. */
+  stallTimeoutMs: number;
+  /** Tries in all, the first included. */
+  attempts: number;
+  /** Delay before the first retry; doubles for each further one. */
+  retryDelayMs: number;
+}
+
+/** The defaults: 30 s stall timeout, 4 attempts, 1 s / 2 s / 4 s backoff. */
+export const DEFAULT_TRANSFER_SETTINGS: Readonly<TransferSettings> = {
+  stallTimeoutMs: 30_000,
+  attempts: 4,
+  retryDelayMs: 1_000,
+};
+
+/** Transfer settings with `CUBIC_STALL_TIMEOUT_MS` and `CUBIC_RETRY_DELAY_MS` applied (pure). */
+export function transferSettings(env: Record<string, string | undefined>): TransferSettings {
+  const read = (name: string, fallback: number): number => {
+    const text = env[name];
+    if (text === undefined || text === "") return fallback;
+    if (!/^\d+$/.test(text.trim())) {
+      throw new UserError(
+        `Reading ${name} failed: '${text}' is not a whole number of milliseconds`,
+        { code: "InvalidEnvironment", hint: `Unset ${name} or set it to e.g. ${fallback}` },
+      );
+    }
+    return Number(text);
+  };
+  return {
+    stallTimeoutMs: Math.max(
+      1,
+      read("CUBIC_STALL_TIMEOUT_MS", DEFAULT_TRANSFER_SETTINGS.stallTimeoutMs),
+    ),
+    attempts: DEFAULT_TRANSFER_SETTINGS.attempts,
+    retryDelayMs: read("CUBIC_RETRY_DELAY_MS", DEFAULT_TRANSFER_SETTINGS.retryDelayMs),
+  };
+}
+
+/** Options for {@linkcode fetchChecked}. */
+export interface FetchOptions extends RequestInit {
+  /** Caps the whole exchange, body included (no cap by default: big images take long). */
+  timeoutMs?: number;
+  /** Fails when no headers or body bytes arrive for this long; default from the environment. */
+  stallTimeoutMs?: number;
+}
+
+/**
+ * Fetches `url` and checks for a 2xx status. Network failures, including a stall while the body
+ * is read, become a {@linkcode NetworkError}; other statuses an {@linkcode HttpError}.
+ */
+export async function fetchChecked(url: string, init: FetchOptions = {}): Promise<Response> {
+  const { timeoutMs, stallTimeoutMs, ...rest } = init;
+  const stallMs = stallTimeoutMs ?? transferSettings(Deno.env.toObject()).stallTimeoutMs;
   const headers = new Headers(rest.headers);
   headers.set("user-agent", USER_AGENT);
+  const watchdog = new Watchdog(stallMs);
+  const signals = [watchdog.signal];
+  if (rest.signal) signals.push(rest.signal);
+  if (timeoutMs !== undefined) signals.push(AbortSignal.timeout(timeoutMs));
   let response: Response;
   try {
-    response = await fetch(url, {
-      ...rest,
-      headers,
-      signal: rest.signal ?? AbortSignal.timeout(timeoutMs),
-    });
+    response = await fetch(url, { ...rest, headers, signal: AbortSignal.any(signals) });
   } catch (cause) {
-    throw new UserError(`Fetching '${url}' failed: ${describe(cause)}`, {
-      cause,
-      code: "NetworkError",
-      hint: "Check the network, or point Cubic at a reachable mirror with CUBIC_MIRROR_<VENDOR>",
-    });
+    watchdog.stop();
+    throw new NetworkError(url, describe(cause, watchdog), { answered: false, cause });
   }
   if (!response.ok) {
-    await response.body?.cancel();
+    watchdog.stop();
+    await response.body?.cancel().catch(() => {});
     throw new HttpError(url, response.status, response.statusText);
   }
-  return response;
+  if (response.body === null) {
+    watchdog.stop();
+    return response;
+  }
+  watchdog.kick();
+  const watched = new Response(watchBody(response.body, url, watchdog), {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+  Object.defineProperty(watched, "url", { value: response.url });
+  return watched;
 }
 
-/** Fetches a text document (listing, checksum file). */
-export async function fetchText(url: string): Promise<string> {
-  const response = await fetchChecked(url);
-  return await response.text();
+/** Options for {@linkcode fetchText}. */
+export interface FetchTextOptions {
+  /** Stall timeout and retry policy; defaults from the environment. */
+  transfer?: Partial<TransferSettings>;
 }
 
-function describe(error: unknown): string {
+/**
+ * Fetches a text document (listing, checksum file). Server errors, 408/429 and transfers that
+ * break or stall after the server answered are retried; a mirror that does not answer at all
+ * fails at once, so callers can fall back to the cache quickly.
+ */
+export async function fetchText(url: string, options: FetchTextOptions = {}): Promise<string> {
+  const settings = { ...transferSettings(Deno.env.toObject()), ...options.transfer };
+  return await retrying(async () => {
+    const response = await fetchChecked(url, { stallTimeoutMs: settings.stallTimeoutMs });
+    return await response.text();
+  }, {
+    attempts: settings.attempts,
+    retryDelayMs: settings.retryDelayMs,
+    retryable: (error) =>
+      (error instanceof NetworkError && error.answered) ||
+      (error instanceof HttpError && error.transient),
+  });
+}
+
+/** Whether a failed transfer is worth retrying: network failures, 5xx, 408 and 429. */
+export function isTransient(error: unknown): boolean {
+  return error instanceof NetworkError || (error instanceof HttpError && error.transient);
+}
+
+/** What {@linkcode retrying} tells its `onRetry` hook before it waits. */
+export interface RetryInfo {
+  /** The attempt that failed, from 1. */
+  attempt: number;
+  attempts: number;
+  delayMs: number;
+  error: unknown;
+}
+
+/** Options for {@linkcode retrying}. */
+export interface RetryOptions {
+  attempts: number;
+  retryDelayMs: number;
+  /** Which errors are worth another attempt; others are thrown at once. */
+  retryable: (error: unknown) => boolean;
+  onRetry?: (info: RetryInfo) => void;
+}
+
+/**
+ * Runs `attempt` until it succeeds, fails with an error that is not retryable, or has been tried
+ * `attempts` times; waits `retryDelayMs`, then twice that, and so on (plus up to 25 % jitter, so
+ * processes that failed together do not retry in lockstep). Throws the last error.
+ */
+export async function retrying<T>(
+  attempt: (n: number) => Promise<T>,
+  options: RetryOptions,
+): Promise<T> {
+  for (let n = 1;; n++) {
+    try {
+      return await attempt(n);
+    } catch (error) {
+      if (n >= options.attempts || !options.retryable(error)) throw error;
+      const base = options.retryDelayMs * 2 ** (n - 1);
+      const delayMs = Math.round(base * (1 + Math.random() / 4));
+      options.onRetry?.({ attempt: n, attempts: options.attempts, delayMs, error });
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}
+
+/** Thrown into a fetch as the abort reason when nothing arrived for the stall timeout. */
+class Stalled extends Error {
+  constructor(readonly ms: number) {
+    super(`no data for ${formatSeconds(ms)} (the transfer stalled)`);
+  }
+}
+
+/** Aborts when it is not kicked for `ms`; its timer never keeps the process alive alone. */
+class Watchdog {
+  readonly #controller = new AbortController();
+  readonly #ms: number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  constructor(ms: number) {
+    this.#ms = ms;
+    this.kick();
+  }
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+  get fired(): boolean {
+    return this.#controller.signal.reason instanceof Stalled;
+  }
+  kick(): void {
+    clearTimeout(this.#timer);
+    const timer = setTimeout(() => this.#controller.abort(new Stalled(this.#ms)), this.#ms);
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** The body, kicking the watchdog per chunk; a broken or stalled read becomes a NetworkError. */
+function watchBody(
+  body: ReadableStream<Uint8Array>,
+  url: string,
+  watchdog: Watchdog,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          watchdog.stop();
+          controller.close();
+          return;
+        }
+        watchdog.kick();
+        controller.enqueue(value);
+      } catch (cause) {
+        watchdog.stop();
+        controller.error(
+          new NetworkError(url, describe(cause, watchdog), { answered: true, cause }),
+        );
+      }
+    },
+    async cancel(reason) {
+      watchdog.stop();
+      await reader.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+}
+
+function describe(error: unknown, watchdog: Watchdog): string {
+  if (watchdog.fired) return (watchdog.signal.reason as Stalled).message;
   if (error instanceof DOMException && error.name === "TimeoutError") return "timed out";
-  return error instanceof Error ? error.message : String(error);
+  if (error instanceof Stalled) return error.message;
+  const message = error instanceof Error ? error.message : String(error);
+  // Deno says "fetch failed" and hides the interesting part in the cause.
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : "";
+  const text = `${message} ${cause}`;
+  if (/connection refused|os error 111/i.test(text)) return "connection refused";
+  if (/closed before message completed/i.test(text)) {
+    return "the server closed the connection without answering";
+  }
+  if (/reading a body|connection reset|os error 104|unexpected eof|incomplete/i.test(text)) {
+    return "the connection broke mid-transfer";
+  }
+  return cause && !message.includes(cause) ? `${message} (${cause})` : message;
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
