@@ -25,6 +25,7 @@
  * better, and on a full disk the space goes back to the user at once (`DiskFull` error) rather
  * than staying occupied by a file that cannot be finished there.
  */
+import { trustedChecksumText, type TrustRecord, verifyImageSignature } from "./image_trust.ts";
 import type { Hash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { createDigest, expectedDigest } from "./checksum.ts";
@@ -57,6 +58,8 @@ export interface CachedImage {
   digest: string;
   size: number;
   verifiedAt: string;
+  /** How the image was vouched for beyond its checksum (absent in caches made before signatures). */
+  trust?: TrustRecord;
 }
 
 /**
@@ -120,6 +123,8 @@ export interface EnsureImageOptions {
   onRetry?: (info: RetryInfo) => void;
   /** Stall timeout and retry policy; defaults come from the environment. */
   transfer?: Partial<TransferSettings>;
+  /** OpenPGP keys trusted for this image's vendor (the provider's plus the user's). */
+  keys?: readonly string[];
 }
 
 /**
@@ -130,7 +135,10 @@ export async function ensureImage(
   ref: ImageRef,
   options: EnsureImageOptions,
 ): Promise<CachedImage> {
-  const checksumText = await options.fetchText(ref.checksumUrl);
+  const keys = options.keys ?? [];
+  // Only a checksum file whose signature verified (or a vendor that signs nothing) is believed.
+  const signed = await trustedChecksumText(ref, await options.fetchText(ref.checksumUrl), keys);
+  const checksumText = signed.text;
   const digest = expectedDigest(checksumText, ref.fileName, {
     algorithm: ref.algorithm,
     source: ref.checksumUrl,
@@ -159,7 +167,8 @@ export async function ensureImage(
       const download = await downloadResumable(ref, digest, partial, { ...options, settings });
       verifyDigest(ref, download.digest, digest);
       await verifyQcow2(ref, partial.data);
-      return await publish(ref, digest, partial, finalPath, download.size);
+      const trust = (await verifyImageSignature(ref, partial.data, keys)) ?? signed.trust;
+      return await publish(ref, digest, partial, finalPath, { size: download.size, trust });
     } catch (error) {
       throw await settleFailure(error, ref, partial, { imagesDir: options.imagesDir, settings });
     }
@@ -430,8 +439,9 @@ async function publish(
   digest: string,
   partial: PartialFiles,
   finalPath: string,
-  size: number,
+  verified: { size: number; trust: TrustRecord | undefined },
 ): Promise<CachedImage> {
+  const { size, trust } = verified;
   const meta: CachedImage = {
     path: finalPath,
     vendor: ref.vendor,
@@ -443,6 +453,7 @@ async function publish(
     digest,
     size,
     verifiedAt: new Date().toISOString(),
+    ...(trust ? { trust } : {}),
   };
   const { path: _path, ...stored } = meta;
   const tmp = join(dirname(finalPath), `.${basename(finalPath)}.json.tmp`);

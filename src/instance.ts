@@ -18,7 +18,8 @@ import { metaData, userData } from "./cloud_init.ts";
 import type { Context } from "./context.ts";
 import { ExitCode, UserError } from "./errors.ts";
 import { findFirmware } from "./firmware.ts";
-import { formatImageName, hostArch, parseImageName, resolveImage } from "./images.ts";
+import { findProvider, formatImageName, hostArch, parseImageName, resolveImage } from "./images.ts";
+import { trustedExtraKeys } from "./config.ts";
 import { buildIso9660 } from "./iso9660.ts";
 import { type InstancePaths, instancePaths } from "./paths.ts";
 import { processCommandLine, signalProcess, waitForExit } from "./process.ts";
@@ -86,14 +87,25 @@ export async function obtainImage(ctx: Context, imageText: string): Promise<Cach
   spinner.stop();
   let progress: ReturnType<Context["ui"]["progress"]> | undefined;
   try {
+    const provider = findProvider(ctx.providers, name.vendor);
     return await ensureImage(ref, {
       imagesDir: ctx.paths.images,
       fetchText: ctx.fetchText,
+      keys: [...provider.keys, ...(await trustedExtraKeys(ctx.config, provider.id))],
+      onRetry: (info) => {
+        progress?.stop();
+        const reason = info.error instanceof Error ? info.error.message : String(info.error);
+        ctx.ui.warn(
+          `download attempt ${info.attempt} of ${info.attempts} failed (${reason}); resuming in ${
+            Math.round(info.delayMs / 1000)
+          } s`,
+        );
+      },
       onDownload: (r) => {
         ctx.ui.info(`Downloading ${r.imageUrl}`);
         progress = ctx.ui.progress(formatImageName(name));
       },
-      onProgress: (done, total) => progress?.report(done, total),
+      onProgress: (done, total, resumedFrom) => progress?.report(done, total, resumedFrom),
     });
   } finally {
     progress?.stop();

@@ -10,7 +10,9 @@ export interface Ui {
   /** Starts a spinner (terminal only); `update` changes its text, `stop` clears it. */
   spinner(label: string): { update(label: string): void; stop(): void };
   /** A download progress reporter (terminal only). */
-  progress(label: string): { report(done: number, total: number | undefined): void; stop(): void };
+  progress(
+    label: string,
+  ): { report(done: number, total: number | undefined, resumedFrom?: number): void; stop(): void };
 }
 
 const encoder = new TextEncoder();
@@ -75,9 +77,10 @@ export function createUi(options: { quiet: boolean; verbose?: boolean }): Ui {
       if (!animate) return { report() {}, stop() {} };
       const started = Date.now();
       return {
-        report(done, total) {
+        report(done, total, resumedFrom = 0) {
           const elapsed = (Date.now() - started) / 1000;
-          const speed = elapsed > 0 ? done / elapsed : 0;
+          // Bytes already on disk from an earlier attempt are not part of this transfer's speed.
+          const speed = elapsed > 0 ? (done - resumedFrom) / elapsed : 0;
           if (total) {
             const width = 24;
             const filled = Math.round((done / total) * width);

@@ -10,10 +10,16 @@ import {
   resolveImage,
 } from "../images.ts";
 import type { Context } from "../context.ts";
+import type { TrustRecord } from "../image_trust.ts";
 import { loadInstance, pathsFor, runningPid } from "../store.ts";
 import { fingerprint } from "../ssh.ts";
 import { formatBytes } from "../ui.ts";
 import type { CommandResult, GetContext } from "./root.ts";
+
+function trustNote(trust: TrustRecord | undefined): string {
+  if (trust === undefined) return "";
+  return trust.kind === "signature" ? `, signature by ${trust.signer}` : ", checksum only";
+}
 
 function printPairs(pairs: [string, string][]): void {
   const width = Math.max(...pairs.map(([k]) => k.length)) + 1;
@@ -57,7 +63,7 @@ async function showImage(ctx: Context, text: string, json: boolean): Promise<voi
     [
       "Cached",
       cached
-        ? `${cached.path} (verified ${cached.verifiedAt}${
+        ? `${cached.path} (verified ${cached.verifiedAt}${trustNote(cached.trust)}${
           cached.digest === digest ? "" : "; the mirror now has a newer build"
         })`
         : "no (cubic pull " + text + ")",
