@@ -28,6 +28,7 @@ import { type Accelerator, findQemuProgram, launchQemu, qemuArgs, qemuBinaryName
 import { createOverlay, imageInfo } from "./qemu_img.ts";
 import { generateEd25519KeyPair, type SshTarget, waitForSsh } from "./ssh.ts";
 import {
+  diskUsedBytes,
   freePort,
   type InstanceConfig,
   listInstanceNames,
@@ -274,6 +275,9 @@ async function launch(
     kernel,
   });
   let accel: Accelerator = first.accel;
+  ctx.ui.debug(
+    `accelerator: trying ${accel} (--accel ${mode}${first.note ? `; ${first.note}` : ""})`,
+  );
   let sandbox = true;
   const run = async (a: Accelerator) => {
     const args = qemuArgs({
@@ -296,6 +300,7 @@ async function launch(
       hostForwards: [],
       sandbox,
     });
+    ctx.ui.debug(`starting ${binary} ${args.join(" ")}`);
     return await launchQemu(binary, args, { logFile: paths.qemuLog });
   };
 
@@ -558,12 +563,7 @@ export async function listInstances(ctx: Context): Promise<InstanceStatus[]> {
     const config = await loadInstance(ctx.paths.machines, name);
     const paths = pathsFor(ctx.paths.machines, name);
     const pid = await runningPid(paths);
-    let used: number | undefined;
-    try {
-      used = (await Deno.stat(paths.disk)).blocks! * 512;
-    } catch {
-      used = undefined;
-    }
+    const used = await diskUsedBytes(paths.disk);
     out.push({
       name,
       image: config.image,

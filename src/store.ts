@@ -183,3 +183,13 @@ export function portInUse(port: number): boolean {
     return true;
   }
 }
+
+/** Bytes a (sparse) disk file really occupies on the host, or undefined if it is unreadable. */
+export async function diskUsedBytes(path: string): Promise<number | undefined> {
+  try {
+    const info = await Deno.stat(path);
+    return info.blocks === null ? info.size : info.blocks * 512;
+  } catch {
+    return undefined;
+  }
+}

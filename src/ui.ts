@@ -7,6 +7,8 @@
 export interface Ui {
   info(message: string): void;
   warn(message: string): void;
+  /** Details shown only with --verbose. */
+  debug(message: string): void;
   /** Starts a spinner (terminal only); `update` changes its text, `stop` clears it. */
   spinner(label: string): { update(label: string): void; stop(): void };
   /** A download progress reporter (terminal only). */
@@ -48,6 +50,9 @@ export function createUi(options: { quiet: boolean; verbose?: boolean }): Ui {
     },
     warn(message) {
       write(`warning: ${message}\n`);
+    },
+    debug(message) {
+      if (options.verbose && !options.quiet) write(`debug: ${message}\n`);
     },
     spinner(label) {
       if (!animate) return { update() {}, stop() {} };

@@ -11,7 +11,7 @@ import {
 } from "../images.ts";
 import type { Context } from "../context.ts";
 import type { TrustRecord } from "../image_trust.ts";
-import { loadInstance, pathsFor, runningPid } from "../store.ts";
+import { diskUsedBytes, loadInstance, pathsFor, runningPid } from "../store.ts";
 import { fingerprint } from "../ssh.ts";
 import { formatBytes } from "../ui.ts";
 import type { CommandResult, GetContext } from "./root.ts";
@@ -75,12 +75,7 @@ async function showInstance(ctx: Context, name: string, json: boolean): Promise<
   const config = await loadInstance(ctx.paths.machines, name);
   const paths = pathsFor(ctx.paths.machines, name);
   const pid = await runningPid(paths);
-  let used: number | undefined;
-  try {
-    used = (await Deno.stat(paths.disk)).blocks! * 512;
-  } catch {
-    used = undefined;
-  }
+  const used = await diskUsedBytes(paths.disk);
   const sshCommand =
     `ssh -i ${paths.sshKey} -p ${config.sshPort} -o UserKnownHostsFile=${paths.knownHosts} -o StrictHostKeyChecking=yes ${config.user}@127.0.0.1`;
   if (json) {
