@@ -15,14 +15,17 @@
  */
 import {
   type Arch,
+  fetchListingFiles,
   type ImageRef,
+  imageRef,
   listingDirectories,
-  listingFiles,
+  newestMatch,
+  probeReleases,
   type Provider,
   type ProviderContext,
   type ReleaseInfo,
+  versionsMatching,
 } from "../src/provider.ts";
-import { HttpError } from "../src/http.ts";
 
 const VENDOR_ARCH: Readonly<Record<Arch, string>> = { amd64: "x86_64", arm64: "aarch64" };
 
@@ -33,29 +36,19 @@ async function findImage(
   arch: Arch,
 ): Promise<{ dir: string; file: string } | undefined> {
   const dir = `${ctx.baseUrl}${major}/cloud/${VENDOR_ARCH[arch]}/images/`;
-  let html;
-  try {
-    html = await ctx.fetchText(dir);
-  } catch (error) {
-    if (error instanceof HttpError && error.status === 404) return undefined;
-    throw error;
-  }
-  const files = listingFiles(html);
+  const files = await fetchListingFiles(ctx, dir);
+  if (!files) return undefined;
   const a = VENDOR_ARCH[arch];
   const versioned = new RegExp(
     `^AlmaLinux-${major}-GenericCloud-${major}\\.\\d+-\\d{8}(?:\\.\\d+)?\\.${a}\\.qcow2$`,
   );
-  const newest = files
-    .filter((f) => versioned.test(f))
-    .sort((x, y) => y.localeCompare(x, "en", { numeric: true }))[0];
-  const file = newest ??
+  const file = newestMatch(files, versioned) ??
     files.find((f) => f === `AlmaLinux-${major}-GenericCloud-latest.${a}.qcow2`);
   return file === undefined ? undefined : { dir, file };
 }
 
 async function majors(ctx: ProviderContext): Promise<string[]> {
-  const html = await ctx.fetchText(ctx.baseUrl);
-  return listingDirectories(html).filter((d) => /^\d+$/.test(d)).sort((a, b) => +a - +b);
+  return versionsMatching(listingDirectories(await ctx.fetchText(ctx.baseUrl)), /^\d+$/);
 }
 
 /** The AlmaLinux provider. */
@@ -66,29 +59,19 @@ export const almalinux: Provider = {
   keys: [],
 
   async releases(ctx: ProviderContext): Promise<ReleaseInfo[]> {
-    const out: ReleaseInfo[] = [];
-    for (const major of await majors(ctx)) {
-      const arches: Arch[] = [];
-      for (const arch of ["amd64", "arm64"] as const) {
-        if (await findImage(ctx, major, arch)) arches.push(arch);
-      }
-      if (arches.length > 0) out.push({ names: [major], arches });
-    }
-    return out;
+    return probeReleases(await majors(ctx), (major, arch) => findImage(ctx, major, arch));
   },
 
   async resolve(ctx: ProviderContext, name: string, arch: Arch): Promise<ImageRef | undefined> {
     if (!/^\d+$/.test(name)) return undefined;
     const image = await findImage(ctx, name, arch);
     if (!image) return undefined;
-    return {
+    return imageRef(image.dir, image.file, {
       vendor: "almalinux",
       names: [name],
       arch,
-      imageUrl: image.dir + image.file,
-      fileName: image.file,
-      checksumUrl: image.dir + "CHECKSUM",
+      checksum: "CHECKSUM",
       algorithm: "sha256",
-    };
+    });
   },
 };

@@ -12,13 +12,14 @@
  */
 import {
   type Arch,
+  fetchListingFiles,
   type ImageRef,
-  listingFiles,
+  imageRef,
+  newestMatch,
   type Provider,
   type ProviderContext,
   type ReleaseInfo,
 } from "../src/provider.ts";
-import { HttpError } from "../src/http.ts";
 import { ARCH_BOXES_SIGNING_KEY } from "./keys/archlinux.ts";
 
 const VERSIONED = /^Arch-Linux-x86_64-cloudimg-(\d{8}\.\d+)\.qcow2$/;
@@ -26,18 +27,9 @@ const UNVERSIONED = "Arch-Linux-x86_64-cloudimg.qcow2";
 
 /** The cloud image file in `latest/`, versioned when the mirror lists one. */
 async function latestImage(ctx: ProviderContext): Promise<string | undefined> {
-  let html;
-  try {
-    html = await ctx.fetchText(`${ctx.baseUrl}latest/`);
-  } catch (error) {
-    if (error instanceof HttpError && error.status === 404) return undefined;
-    throw error;
-  }
-  const files = listingFiles(html);
-  const versioned = files
-    .filter((f) => VERSIONED.test(f))
-    .sort((a, b) => b.localeCompare(a, "en", { numeric: true }));
-  return versioned[0] ?? files.find((f) => f === UNVERSIONED);
+  const files = await fetchListingFiles(ctx, `${ctx.baseUrl}latest/`);
+  if (!files) return undefined;
+  return newestMatch(files, VERSIONED) ?? files.find((f) => f === UNVERSIONED);
 }
 
 /** The Arch Linux provider. */
@@ -56,18 +48,16 @@ export const archlinux: Provider = {
     const file = await latestImage(ctx);
     if (!file) return undefined;
     const dir = `${ctx.baseUrl}latest/`;
-    return {
+    return imageRef(dir, file, {
       vendor: "archlinux",
       names: ["latest"],
       arch,
-      imageUrl: dir + file,
-      fileName: file,
-      checksumUrl: `${dir}${file}.SHA256`,
+      checksum: `${file}.SHA256`,
       algorithm: "sha256",
       // arch-boxes signs the image itself; `<image>.sig` exists for the versioned file and as a
       // symlink for the unversioned one, so it is never missing. (`.SHA256.sig` exists only for
       // the versioned checksum.)
       signature: { kind: "detached", url: `${dir}${file}.sig`, over: "image" },
-    };
+    });
   },
 };

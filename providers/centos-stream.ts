@@ -11,14 +11,17 @@
  */
 import {
   type Arch,
+  fetchListingFiles,
   type ImageRef,
+  imageRef,
   listingDirectories,
-  listingFiles,
+  newestMatch,
+  probeReleases,
   type Provider,
   type ProviderContext,
   type ReleaseInfo,
+  versionsMatching,
 } from "../src/provider.ts";
-import { HttpError } from "../src/http.ts";
 
 const VENDOR_ARCH: Readonly<Record<Arch, string>> = { amd64: "x86_64", arm64: "aarch64" };
 
@@ -30,18 +33,10 @@ async function findImage(
 ): Promise<{ dir: string; file: string; checksum: string } | undefined> {
   const a = VENDOR_ARCH[arch];
   const dir = `${ctx.baseUrl}${release}-stream/${a}/images/`;
-  let files;
-  try {
-    files = listingFiles(await ctx.fetchText(dir));
-  } catch (error) {
-    if (error instanceof HttpError && error.status === 404) return undefined;
-    throw error;
-  }
+  const files = await fetchListingFiles(ctx, dir);
+  if (!files) return undefined;
   const dated = new RegExp(`^CentOS-Stream-GenericCloud-${release}-\\d{8}\\.\\d+\\.${a}\\.qcow2$`);
-  const newest = files
-    .filter((f) => dated.test(f))
-    .sort((x, y) => y.localeCompare(x, "en", { numeric: true }))[0];
-  const file = newest ??
+  const file = newestMatch(files, dated) ??
     files.find((f) => f === `CentOS-Stream-GenericCloud-${release}-latest.${a}.qcow2`);
   if (!file) return undefined;
   const checksum = files.includes(`${file}.SHA256SUM`) || !files.includes("CHECKSUM")
@@ -51,11 +46,7 @@ async function findImage(
 }
 
 async function streams(ctx: ProviderContext): Promise<string[]> {
-  const html = await ctx.fetchText(ctx.baseUrl);
-  return listingDirectories(html)
-    .map((d) => /^(\d+)-stream$/.exec(d)?.[1])
-    .filter((n): n is string => n !== undefined)
-    .sort((a, b) => +a - +b);
+  return versionsMatching(listingDirectories(await ctx.fetchText(ctx.baseUrl)), /^(\d+)-stream$/);
 }
 
 /** The CentOS Stream provider. */
@@ -66,29 +57,19 @@ export const centosStream: Provider = {
   keys: [],
 
   async releases(ctx: ProviderContext): Promise<ReleaseInfo[]> {
-    const out: ReleaseInfo[] = [];
-    for (const release of await streams(ctx)) {
-      const arches: Arch[] = [];
-      for (const arch of ["amd64", "arm64"] as const) {
-        if (await findImage(ctx, release, arch)) arches.push(arch);
-      }
-      if (arches.length > 0) out.push({ names: [release], arches });
-    }
-    return out;
+    return probeReleases(await streams(ctx), (release, arch) => findImage(ctx, release, arch));
   },
 
   async resolve(ctx: ProviderContext, name: string, arch: Arch): Promise<ImageRef | undefined> {
     if (!/^\d+$/.test(name)) return undefined;
     const image = await findImage(ctx, name, arch);
     if (!image) return undefined;
-    return {
+    return imageRef(image.dir, image.file, {
       vendor: "centos-stream",
       names: [name],
       arch,
-      imageUrl: image.dir + image.file,
-      fileName: image.file,
-      checksumUrl: image.dir + image.checksum,
+      checksum: image.checksum,
       algorithm: "sha256",
-    };
+    });
   },
 };

@@ -8,14 +8,14 @@
  */
 import {
   type Arch,
+  fetchListingFiles,
   type ImageRef,
+  imageRef,
   listingDirectories,
-  listingFiles,
   type Provider,
   type ProviderContext,
   type ReleaseInfo,
 } from "../src/provider.ts";
-import { HttpError } from "../src/http.ts";
 
 /** Codenames Debian has used for numbered releases; the listing is the authority, this is a hint. */
 const KNOWN_VERSIONS: Readonly<Record<string, string>> = {
@@ -29,13 +29,15 @@ const KNOWN_VERSIONS: Readonly<Record<string, string>> = {
 
 const IMAGE_PATTERN = /^debian-(\d+)-generic-(amd64|arm64)\.qcow2$/;
 
+/** The images of `<codename>/latest/`, or `undefined` when the codename has no latest/. */
 async function latestImages(
   ctx: ProviderContext,
   codename: string,
-): Promise<{ version: string; arch: Arch; file: string }[]> {
-  const html = await ctx.fetchText(`${ctx.baseUrl}${codename}/latest/`);
+): Promise<{ version: string; arch: Arch; file: string }[] | undefined> {
+  const files = await fetchListingFiles(ctx, `${ctx.baseUrl}${codename}/latest/`);
+  if (!files) return undefined;
   const found: { version: string; arch: Arch; file: string }[] = [];
-  for (const file of listingFiles(html)) {
+  for (const file of files) {
     const m = IMAGE_PATTERN.exec(file);
     if (m?.[1] && m[2]) found.push({ version: m[1], arch: m[2] as Arch, file });
   }
@@ -64,8 +66,8 @@ export const debian: Provider = {
       } catch {
         continue; // an EOL codename without latest/ is not an offer
       }
-      const version = images[0]?.version;
-      if (!version) continue;
+      const version = images?.[0]?.version;
+      if (!images || !version) continue;
       out.push({ names: [version, codename], arches: [...new Set(images.map((i) => i.arch))] });
     }
     return out;
@@ -84,24 +86,15 @@ export const debian: Provider = {
       codename = name;
     }
     if (!codename) return undefined;
-    let images;
-    try {
-      images = await latestImages(ctx, codename);
-    } catch (error) {
-      if (error instanceof HttpError && error.status === 404) return undefined;
-      throw error;
-    }
-    const image = images.find((i) => i.arch === arch && (name === codename || i.version === name));
+    const images = await latestImages(ctx, codename);
+    const image = images?.find((i) => i.arch === arch && (name === codename || i.version === name));
     if (!image) return undefined;
-    const dir = `${ctx.baseUrl}${codename}/latest/`;
-    return {
+    return imageRef(`${ctx.baseUrl}${codename}/latest/`, image.file, {
       vendor: "debian",
       names: [image.version, codename],
       arch,
-      imageUrl: dir + image.file,
-      fileName: image.file,
-      checksumUrl: dir + "SHA512SUMS",
+      checksum: "SHA512SUMS",
       algorithm: "sha512",
-    };
+    });
   },
 };

@@ -11,14 +11,16 @@
  */
 import {
   type Arch,
+  fetchListingFiles,
   type ImageRef,
+  imageRef,
   listingDirectories,
-  listingFiles,
+  probeReleases,
   type Provider,
   type ProviderContext,
   type ReleaseInfo,
+  versionsMatching,
 } from "../src/provider.ts";
-import { HttpError } from "../src/http.ts";
 import { FEDORA_42_KEY, FEDORA_43_KEY, FEDORA_44_KEY, FEDORA_45_KEY } from "./keys/fedora.ts";
 
 const VENDOR_ARCH: Readonly<Record<Arch, string>> = { amd64: "x86_64", arm64: "aarch64" };
@@ -30,17 +32,12 @@ async function findImage(
   arch: Arch,
 ): Promise<{ dir: string; file: string; compose: string } | undefined> {
   const dir = `${ctx.baseUrl}${release}/Cloud/${VENDOR_ARCH[arch]}/images/`;
-  let html;
-  try {
-    html = await ctx.fetchText(dir);
-  } catch (error) {
-    if (error instanceof HttpError && error.status === 404) return undefined;
-    throw error;
-  }
+  const files = await fetchListingFiles(ctx, dir);
+  if (!files) return undefined;
   const pattern = new RegExp(
     `^Fedora-Cloud-Base-Generic-${release}-(\\d+(?:\\.\\d+)*)\\.${VENDOR_ARCH[arch]}\\.qcow2$`,
   );
-  const images = listingFiles(html)
+  const images = files
     .map((file) => ({ file, compose: pattern.exec(file)?.[1] }))
     .filter((i): i is { file: string; compose: string } => i.compose !== undefined)
     .sort((a, b) => b.compose.localeCompare(a.compose, "en", { numeric: true }));
@@ -49,10 +46,8 @@ async function findImage(
 }
 
 async function releaseNumbers(ctx: ProviderContext): Promise<string[]> {
-  const html = await ctx.fetchText(ctx.baseUrl);
-  return listingDirectories(html)
-    .filter((d) => /^\d+$/.test(d) && Number(d) > 40)
-    .sort((a, b) => Number(a) - Number(b));
+  const dirs = listingDirectories(await ctx.fetchText(ctx.baseUrl));
+  return versionsMatching(dirs, /^\d+$/).filter((release) => Number(release) > 40);
 }
 
 /** The Fedora provider. */
@@ -64,15 +59,10 @@ export const fedora: Provider = {
   keys: [FEDORA_42_KEY, FEDORA_43_KEY, FEDORA_44_KEY, FEDORA_45_KEY],
 
   async releases(ctx: ProviderContext): Promise<ReleaseInfo[]> {
-    const out: ReleaseInfo[] = [];
-    for (const release of await releaseNumbers(ctx)) {
-      const arches: Arch[] = [];
-      for (const arch of ["amd64", "arm64"] as const) {
-        if (await findImage(ctx, release, arch)) arches.push(arch);
-      }
-      if (arches.length > 0) out.push({ names: [release], arches });
-    }
-    return out;
+    return probeReleases(
+      await releaseNumbers(ctx),
+      (release, arch) => findImage(ctx, release, arch),
+    );
   },
 
   async resolve(ctx: ProviderContext, name: string, arch: Arch): Promise<ImageRef | undefined> {
@@ -80,15 +70,13 @@ export const fedora: Provider = {
     const image = await findImage(ctx, name, arch);
     if (!image) return undefined;
     const checksum = `Fedora-Cloud-${name}-${image.compose}-${VENDOR_ARCH[arch]}-CHECKSUM`;
-    return {
+    return imageRef(image.dir, image.file, {
       vendor: "fedora",
       names: [name],
       arch,
-      imageUrl: image.dir + image.file,
-      fileName: image.file,
-      checksumUrl: image.dir + checksum,
+      checksum,
       algorithm: "sha256",
       signature: { kind: "clearsigned" },
-    };
+    });
   },
 };

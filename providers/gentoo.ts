@@ -16,13 +16,15 @@
  */
 import {
   type Arch,
+  fetchListingFiles,
   type ImageRef,
-  listingFiles,
+  imageRef,
+  newestMatch,
+  probeReleases,
   type Provider,
   type ProviderContext,
   type ReleaseInfo,
 } from "../src/provider.ts";
-import { HttpError } from "../src/http.ts";
 
 /** The newest cloud-init image of `arch`, or `undefined` where Gentoo does not publish one. */
 async function currentImage(
@@ -30,15 +32,9 @@ async function currentImage(
   arch: Arch,
 ): Promise<{ dir: string; file: string } | undefined> {
   const dir = `${ctx.baseUrl}${arch}/autobuilds/current-di-${arch}-cloudinit/`;
-  let files;
-  try {
-    files = listingFiles(await ctx.fetchText(dir));
-  } catch (error) {
-    if (error instanceof HttpError && error.status === 404) return undefined;
-    throw error;
-  }
-  const pattern = new RegExp(`^di-${arch}-cloudinit-\\d{8}T\\d{6}Z\\.qcow2$`);
-  const file = files.filter((f) => pattern.test(f)).sort().at(-1); // fixed-width stamps
+  const files = await fetchListingFiles(ctx, dir);
+  if (!files) return undefined;
+  const file = newestMatch(files, new RegExp(`^di-${arch}-cloudinit-\\d{8}T\\d{6}Z\\.qcow2$`));
   return file === undefined ? undefined : { dir, file };
 }
 
@@ -49,26 +45,20 @@ export const gentoo: Provider = {
   defaultBaseUrl: "https://distfiles.gentoo.org/releases/",
   keys: [],
 
-  async releases(ctx: ProviderContext): Promise<ReleaseInfo[]> {
-    const arches: Arch[] = [];
-    for (const arch of ["amd64", "arm64"] as const) {
-      if (await currentImage(ctx, arch)) arches.push(arch);
-    }
-    return arches.length > 0 ? [{ names: ["latest"], arches }] : [];
+  releases(ctx: ProviderContext): Promise<ReleaseInfo[]> {
+    return probeReleases(["latest"], (_, arch) => currentImage(ctx, arch));
   },
 
   async resolve(ctx: ProviderContext, name: string, arch: Arch): Promise<ImageRef | undefined> {
     if (name !== "latest") return undefined;
     const image = await currentImage(ctx, arch);
     if (!image) return undefined;
-    return {
+    return imageRef(image.dir, image.file, {
       vendor: "gentoo",
       names: ["latest"],
       arch,
-      imageUrl: image.dir + image.file,
-      fileName: image.file,
-      checksumUrl: `${image.dir}${image.file}.sha256`,
+      checksum: `${image.file}.sha256`,
       algorithm: "sha256",
-    };
+    });
   },
 };

@@ -19,15 +19,17 @@
  */
 import {
   type Arch,
+  fetchListingFiles,
   type ImageRef,
+  imageRef,
   listingDirectories,
-  listingFiles,
+  newestMatch,
+  probeReleases,
   type Provider,
   type ProviderContext,
   type ReleaseInfo,
-  type SignatureRef,
+  versionsMatching,
 } from "../src/provider.ts";
-import { HttpError } from "../src/http.ts";
 import { OPENSUSE_PROJECT_SIGNING_KEY } from "./keys/opensuse.ts";
 
 const VENDOR_ARCH: Readonly<Record<Arch, string>> = { amd64: "x86_64", arm64: "aarch64" };
@@ -67,25 +69,15 @@ function layout(ctx: ProviderContext, version: string, arch: Arch): Layout {
 /** The newest versioned image of `version` for `arch`, or `undefined`. */
 async function findImage(ctx: ProviderContext, version: string, arch: Arch) {
   const where = layout(ctx, version, arch);
-  let files;
-  try {
-    files = listingFiles(await ctx.fetchText(where.dir));
-  } catch (error) {
-    if (error instanceof HttpError && error.status === 404) return undefined;
-    throw error;
-  }
-  const file = files
-    .filter((f) => where.image.test(f))
-    .sort((x, y) => y.localeCompare(x, "en", { numeric: true }))[0];
+  const files = await fetchListingFiles(ctx, where.dir);
+  if (!files) return undefined;
+  const file = newestMatch(files, where.image);
   return file === undefined ? undefined : { ...where, file };
 }
 
 async function leapVersions(ctx: ProviderContext): Promise<string[]> {
   const html = await ctx.fetchText(ctx.baseUrl + OBS_PROJECT);
-  return listingDirectories(html)
-    .map((d) => /^Leap_(\d+\.\d+)$/.exec(d)?.[1])
-    .filter((v): v is string => v !== undefined)
-    .sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+  return versionsMatching(listingDirectories(html), /^Leap_(\d+\.\d+)$/);
 }
 
 /** The openSUSE provider. */
@@ -96,34 +88,23 @@ export const opensuse: Provider = {
   keys: [OPENSUSE_PROJECT_SIGNING_KEY],
 
   async releases(ctx: ProviderContext): Promise<ReleaseInfo[]> {
-    const out: ReleaseInfo[] = [];
-    for (const version of await leapVersions(ctx)) {
-      const arches: Arch[] = [];
-      for (const arch of ["amd64", "arm64"] as const) {
-        if (await findImage(ctx, version, arch)) arches.push(arch);
-      }
-      if (arches.length > 0) out.push({ names: [version], arches });
-    }
-    return out;
+    return probeReleases(await leapVersions(ctx), (version, arch) => findImage(ctx, version, arch));
   },
 
   async resolve(ctx: ProviderContext, name: string, arch: Arch): Promise<ImageRef | undefined> {
     if (!/^\d+\.\d+$/.test(name)) return undefined;
     const image = await findImage(ctx, name, arch);
     if (!image) return undefined;
-    const checksumUrl = `${image.dir}${image.file}.sha256`;
-    const signature: SignatureRef | undefined = image.signed
-      ? { kind: "detached", url: `${checksumUrl}.asc`, over: "checksum" }
-      : undefined;
-    return {
+    const checksum = `${image.file}.sha256`;
+    return imageRef(image.dir, image.file, {
       vendor: "opensuse",
       names: [name],
       arch,
-      imageUrl: image.dir + image.file,
-      fileName: image.file,
-      checksumUrl,
+      checksum,
       algorithm: "sha256",
-      ...(signature && { signature }),
-    };
+      signature: image.signed
+        ? { kind: "detached", url: `${image.dir}${checksum}.asc`, over: "checksum" }
+        : undefined,
+    });
   },
 };

@@ -13,14 +13,17 @@
  */
 import {
   type Arch,
+  fetchListingFiles,
   type ImageRef,
+  imageRef,
   listingDirectories,
-  listingFiles,
+  newestMatch,
+  probeReleases,
   type Provider,
   type ProviderContext,
   type ReleaseInfo,
+  versionsMatching,
 } from "../src/provider.ts";
-import { HttpError } from "../src/http.ts";
 
 const VENDOR_ARCH: Readonly<Record<Arch, string>> = { amd64: "x86_64", arm64: "aarch64" };
 
@@ -30,32 +33,20 @@ interface Image {
   checksum: string;
 }
 
-async function listing(ctx: ProviderContext, url: string): Promise<string[] | undefined> {
-  try {
-    return listingFiles(await ctx.fetchText(url));
-  } catch (error) {
-    if (error instanceof HttpError && error.status === 404) return undefined;
-    throw error;
-  }
-}
-
 /** The image in one `<version>/images/<arch>/` directory: newest pinned build, else an alias. */
 async function imageIn(ctx: ProviderContext, version: string, major: string, arch: Arch) {
   const a = VENDOR_ARCH[arch];
   const dir = `${ctx.baseUrl}${version}/images/${a}/`;
-  const files = await listing(ctx, dir);
+  const files = await fetchListingFiles(ctx, dir);
   if (!files) return undefined;
   const pinned = new RegExp(
     `^Rocky-${major}-GenericCloud-Base-${major}\\.\\d+-\\d{8}\\.\\d+\\.${a}\\.qcow2$`,
   );
-  const builds = files
-    .filter((f) => pinned.test(f))
-    .sort((x, y) => y.localeCompare(x, "en", { numeric: true }));
   const aliases = [
     `Rocky-${major}-GenericCloud-Base.latest.${a}.qcow2`,
     `Rocky-${major}-GenericCloud.latest.${a}.qcow2`,
   ].filter((alias) => files.includes(alias));
-  const file = builds[0] ?? aliases[0];
+  const file = newestMatch(files, pinned) ?? aliases[0];
   if (!file) return undefined;
   // The per-image file is small and names the image; the directory-wide one lists it too.
   const checksum = files.includes(`${file}.CHECKSUM`) || !files.includes("CHECKSUM")
@@ -73,10 +64,7 @@ async function findImage(
 ): Promise<Image | undefined> {
   const inMajor = await imageIn(ctx, major, major, arch);
   if (inMajor) return inMajor;
-  const minors = (await versions())
-    .filter((v) => v.startsWith(`${major}.`) && /^\d+\.\d+$/.test(v))
-    .sort((x, y) => y.localeCompare(x, "en", { numeric: true }));
-  const newest = minors[0];
+  const newest = newestMatch(await versions(), new RegExp(`^${major}\\.\\d+$`));
   return newest === undefined ? undefined : await imageIn(ctx, newest, major, arch);
 }
 
@@ -95,29 +83,23 @@ export const rockylinux: Provider = {
 
   async releases(ctx: ProviderContext): Promise<ReleaseInfo[]> {
     const all = await versionDirs(ctx);
-    const out: ReleaseInfo[] = [];
-    for (const major of all.filter((v) => /^\d+$/.test(v)).sort((a, b) => +a - +b)) {
-      const arches: Arch[] = [];
-      for (const arch of ["amd64", "arm64"] as const) {
-        if (await findImage(ctx, major, arch, () => Promise.resolve(all))) arches.push(arch);
-      }
-      if (arches.length > 0) out.push({ names: [major], arches });
-    }
-    return out;
+    const majors = versionsMatching(all, /^\d+$/);
+    return probeReleases(
+      majors,
+      (major, arch) => findImage(ctx, major, arch, () => Promise.resolve(all)),
+    );
   },
 
   async resolve(ctx: ProviderContext, name: string, arch: Arch): Promise<ImageRef | undefined> {
     if (!/^\d+$/.test(name)) return undefined;
     const image = await findImage(ctx, name, arch, () => versionDirs(ctx));
     if (!image) return undefined;
-    return {
+    return imageRef(image.dir, image.file, {
       vendor: "rockylinux",
       names: [name],
       arch,
-      imageUrl: image.dir + image.file,
-      fileName: image.file,
-      checksumUrl: image.dir + image.checksum,
+      checksum: image.checksum,
       algorithm: "sha256",
-    };
+    });
   },
 };

@@ -11,14 +11,14 @@
  */
 import {
   type Arch,
+  fetchListingFiles,
   type ImageRef,
+  imageRef,
   listingDirectories,
-  listingFiles,
   type Provider,
   type ProviderContext,
   type ReleaseInfo,
 } from "../src/provider.ts";
-import { HttpError } from "../src/http.ts";
 import { UBUNTU_CLOUD_IMAGE_SIGNING_KEY } from "./keys/ubuntu.ts";
 
 /** Versions of recent codenames; the listing is the authority, this saves a scan for `24.04`. */
@@ -44,15 +44,10 @@ interface Image {
 
 /** The images of `<codename>/release/`, or `undefined` when the codename has no release. */
 async function releaseImages(ctx: ProviderContext, codename: string): Promise<Image[] | undefined> {
-  let html;
-  try {
-    html = await ctx.fetchText(`${ctx.baseUrl}${codename}/release/`);
-  } catch (error) {
-    if (error instanceof HttpError && error.status === 404) return undefined;
-    throw error;
-  }
+  const files = await fetchListingFiles(ctx, `${ctx.baseUrl}${codename}/release/`);
+  if (!files) return undefined;
   const found: Image[] = [];
-  for (const file of listingFiles(html)) {
+  for (const file of files) {
     const m = IMAGE_PATTERN.exec(file);
     if (m?.[1] && m[2]) found.push({ version: m[1], arch: m[2] as Arch, file });
   }
@@ -98,17 +93,15 @@ export const ubuntu: Provider = {
     const image = images?.find((i) => i.arch === arch && (name === codename || i.version === name));
     if (!image) return undefined;
     const dir = `${ctx.baseUrl}${codename}/release/`;
-    return {
+    return imageRef(dir, image.file, {
       vendor: "ubuntu",
       names: [image.version, codename],
       arch,
-      imageUrl: dir + image.file,
-      fileName: image.file,
-      checksumUrl: dir + "SHA256SUMS",
+      checksum: "SHA256SUMS",
       algorithm: "sha256",
       // Always published next to SHA256SUMS; never conditional on the listing, so a mirror that
       // drops it fails verification instead of silently skipping it.
       signature: { kind: "detached", url: dir + "SHA256SUMS.gpg", over: "checksum" },
-    };
+    });
   },
 };

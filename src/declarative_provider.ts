@@ -23,14 +23,14 @@
 import { join } from "node:path";
 import { parseYaml } from "./config.ts";
 import { UserError } from "./errors.ts";
-import { HttpError } from "./http.ts";
 import {
   type Arch,
   ARCHES,
+  fetchListingFiles,
   type HashAlgorithm,
   type ImageRef,
+  imageRef,
   listingDirectories,
-  listingFiles,
   type Provider,
   type ProviderContext,
   type ReleaseInfo,
@@ -197,13 +197,8 @@ function providerOf(spec: Spec): Provider {
       if (!names) return undefined;
       const release = names[0]!;
       const dir = ctx.baseUrl + fill(spec.directory, { release, arch: vendorArch }, false);
-      let files: string[];
-      try {
-        files = listingFiles(await ctx.fetchText(dir));
-      } catch (error) {
-        if (error instanceof HttpError && error.status === 404) return undefined;
-        throw error;
-      }
+      const files = await fetchListingFiles(ctx, dir);
+      if (!files) return undefined;
       const pattern = new RegExp(
         `^${fill(spec.imagePattern, { release, arch: vendorArch }, true)}$`,
       );
@@ -220,17 +215,14 @@ function providerOf(spec: Spec): Provider {
           url: dir + fill(spec.signature.file, { release, arch: vendorArch, image: file }, false),
           over: spec.signature.over,
         };
-      return {
+      return imageRef(dir, file, {
         vendor: spec.id,
         names,
         arch,
-        imageUrl: dir + file,
-        fileName: file,
-        checksumUrl: dir +
-          fill(spec.checksumFile, { release, arch: vendorArch, image: file }, false),
+        checksum: fill(spec.checksumFile, { release, arch: vendorArch, image: file }, false),
         algorithm: spec.algorithm,
-        ...(signature ? { signature } : {}),
-      };
+        signature,
+      });
     },
   };
   return provider;

@@ -3,7 +3,12 @@
  * releases are listed, which file is the cloud image for a release and arch, and which checksum
  * file vouches for it. Providers do no I/O of their own: they read text through the fetcher they
  * are handed, and the shared machinery (download, verification, cache) does the rest.
+ *
+ * The helpers below the contract are what every mirror layout shares: reading directory
+ * listings, picking the newest build, probing which releases and arches resolve, and building
+ * the resulting {@linkcode ImageRef}. What differs between vendors stays in their provider file.
  */
+import { HttpError } from "./http.ts";
 
 /** CPU architectures Cubic runs guests for, in Cubic's (Debian-style) spelling. */
 export type Arch = "amd64" | "arm64";
@@ -110,6 +115,88 @@ export function listingFiles(html: string): string[] {
     if (m?.[1]) names.add(m[1]);
   }
   return [...names];
+}
+
+/** Names of the files the listing at `url` links to, or `undefined` when the mirror says 404. */
+export async function fetchListingFiles(
+  ctx: ProviderContext,
+  url: string,
+): Promise<string[] | undefined> {
+  let html;
+  try {
+    html = await ctx.fetchText(url);
+  } catch (error) {
+    // An absent directory is how a mirror says "not offered"; any other failure is a real error.
+    if (error instanceof HttpError && error.status === 404) return undefined;
+    throw error;
+  }
+  return listingFiles(html);
+}
+
+/** Version order: digit runs compare as numbers, so `9.10` comes after `9.9`. */
+function compareVersions(a: string, b: string): number {
+  return a.localeCompare(b, "en", { numeric: true });
+}
+
+/** The greatest of the `names` that `pattern` matches, in version order, or `undefined` (pure). */
+export function newestMatch(names: readonly string[], pattern: RegExp): string | undefined {
+  // Sorted newest first (stable), so of names that compare equal the first listed wins.
+  return names.filter((name) => pattern.test(name)).sort((x, y) => compareVersions(y, x))[0];
+}
+
+/** What `pattern` matches in each of `names` (its group 1, else all of it), oldest first (pure). */
+export function versionsMatching(names: readonly string[], pattern: RegExp): string[] {
+  return names
+    .map((name) => {
+      const m = pattern.exec(name);
+      return m ? m[1] ?? m[0] : undefined;
+    })
+    .filter((version): version is string => version !== undefined)
+    .sort(compareVersions);
+}
+
+/** Each of `releases` with the arches `probe` finds an image for; those with none are left out. */
+export async function probeReleases(
+  releases: readonly string[],
+  probe: (release: string, arch: Arch) => Promise<unknown>,
+): Promise<ReleaseInfo[]> {
+  // One probe after another, in order: no burst of listing requests, and a predictable sequence.
+  const out: ReleaseInfo[] = [];
+  for (const release of releases) {
+    const arches: Arch[] = [];
+    for (const arch of ARCHES) {
+      if (await probe(release, arch)) arches.push(arch);
+    }
+    if (arches.length > 0) out.push({ names: [release], arches });
+  }
+  return out;
+}
+
+/** What {@linkcode imageRef} needs besides the image's directory and file name. */
+export interface ImageRefOptions {
+  vendor: string;
+  names: string[];
+  arch: Arch;
+  /** The checksum file's name, in the image's directory. */
+  checksum: string;
+  algorithm: HashAlgorithm;
+  /** Omitted (or `undefined`) when the vendor signs nothing Cubic can verify. */
+  signature?: SignatureRef | undefined;
+}
+
+/** The {@linkcode ImageRef} of the image `file` in the directory URL `dir` (pure). */
+export function imageRef(dir: string, file: string, options: ImageRefOptions): ImageRef {
+  const { vendor, names, arch, checksum, algorithm, signature } = options;
+  return {
+    vendor,
+    names,
+    arch,
+    imageUrl: dir + file,
+    fileName: file,
+    checksumUrl: dir + checksum,
+    algorithm,
+    ...(signature && { signature }),
+  };
 }
 
 function decodeHtml(text: string): string {
