@@ -6,7 +6,7 @@
  * remembers the verdict for this host so the next start goes straight to TCG.
  */
 import { join } from "node:path";
-import { UserError } from "./errors.ts";
+import { ExitCode, UserError } from "./errors.ts";
 import type { Accelerator } from "./qemu.ts";
 
 /** `--accel`: auto (probe), on (KVM or fail), off (TCG). */
@@ -31,6 +31,7 @@ export function parseAccelMode(text: string): AccelMode {
   if (text === "auto" || text === "on" || text === "off") return text;
   throw new UserError(`Reading --accel '${text}' failed: expected auto, on or off`, {
     code: "InvalidAccel",
+    exitCode: ExitCode.usage,
     hint: "Use --accel auto (default), on (require KVM) or off (software emulation)",
   });
 }
@@ -92,7 +93,10 @@ export async function rememberKvmBroken(
     kernel,
     checkedAt: new Date().toISOString(),
   };
-  await Deno.writeTextFile(verdictFile(cacheDir), JSON.stringify(verdict, null, 2) + "\n");
+  const file = verdictFile(cacheDir);
+  await Deno.writeTextFile(file, JSON.stringify(verdict, null, 2) + "\n", { mode: 0o600 });
+  // `mode` applies only to a new file, and through the umask: set it outright.
+  await Deno.chmod(file, 0o600);
 }
 
 /** Whether the host has a KVM device node at all. */

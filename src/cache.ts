@@ -431,6 +431,38 @@ async function verifyQcow2(ref: ImageRef, path: string): Promise<void> {
       },
     );
   }
+  if (header.dataFile !== undefined) {
+    throw new UserError(
+      `Checking '${ref.fileName}' failed: the image keeps its data in an external data file ('${header.dataFile}'), which could make QEMU read host files`,
+      {
+        code: "DataFileImage",
+        hint:
+          "Cubic only runs self-contained images; nothing was cached. Report this to the vendor",
+      },
+    );
+  }
+  if (header.unknownIncompatibleFeatures !== 0n) {
+    throw new UserError(
+      `Checking '${ref.fileName}' failed: the image uses qcow2 incompatible features Cubic does not know (bits 0x${
+        header.unknownIncompatibleFeatures.toString(16)
+      })`,
+      {
+        code: "UnknownQcow2Feature",
+        hint:
+          "Cubic only runs images whose qcow2 features it can vouch for; nothing was cached. Report this to the vendor",
+      },
+    );
+  }
+  if (header.malformed !== undefined) {
+    throw new UserError(
+      `Checking '${ref.fileName}' failed: its qcow2 header is malformed (${header.malformed})`,
+      {
+        code: "MalformedQcow2",
+        hint:
+          "The mirror serves a damaged or crafted image; nothing was cached. Try another mirror",
+      },
+    );
+  }
 }
 
 /** Moves the verified partial to its final name; the metadata makes it visible to listings. */

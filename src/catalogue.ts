@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { mirrorBaseUrl } from "./config.ts";
 import type { Context } from "./context.ts";
-import { fetchChecked } from "./http.ts";
+import { fetchChecked, redactUrls } from "./http.ts";
 import type { Arch, ImageRef, Provider } from "./provider.ts";
 import { ARCHES } from "./provider.ts";
 
@@ -138,7 +138,8 @@ export async function loadCatalogue(
       changed = true;
       result.entries.push(...entries);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      // Shown as a notice by `cubic images`: never with a mirror's password in it.
+      const reason = redactUrls(error instanceof Error ? error.message : String(error));
       if (usable) {
         result.entries.push(...previous.entries);
         result.stale.push({ vendor: provider.id, fetchedAt: previous.fetchedAt, reason });

@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { UserError } from "./errors.ts";
+import { redactUrl, rememberCredentials } from "./http.ts";
 
 /** Settings a user can put in config.yaml. */
 export interface CubicConfig {
@@ -22,8 +23,32 @@ export function mirrorEnvName(providerId: string): string {
   return `CUBIC_MIRROR_${providerId.toUpperCase().replaceAll("-", "_")}`;
 }
 
-/** Parses config.yaml's text (pure); `source` names the file in errors. */
-export function parseConfig(text: string, source: string): CubicConfig {
+/** The top-level keys config.yaml may have. */
+const CONFIG_KEYS = ["mirrors", "keys"] as const;
+
+/** Options for {@linkcode parseConfig} and {@linkcode loadConfig}. */
+export interface ParseConfigOptions {
+  /** Provider ids that exist; ids under `mirrors` and `keys` that are not among them are warned
+   * about (not checked when omitted). */
+  knownProviders?: readonly string[];
+}
+
+/** A parsed config.yaml and what in it was ignored. */
+export interface ParsedConfig {
+  config: CubicConfig;
+  /** One sentence per ignored entry (an unknown key, a provider id no provider has). */
+  warnings: string[];
+}
+
+/**
+ * Parses config.yaml's text (pure); `source` names the file in errors and warnings. Keys Cubic
+ * does not know are ignored with a warning, so a typo never passes silently.
+ */
+export function parseConfig(
+  text: string,
+  source: string,
+  options: ParseConfigOptions = {},
+): ParsedConfig {
   let doc: unknown;
   try {
     doc = parse(text);
@@ -34,11 +59,20 @@ export function parseConfig(text: string, source: string): CubicConfig {
     });
   }
   const config: CubicConfig = { mirrors: {}, keys: {} };
-  if (doc === null || doc === undefined) return config;
+  const warnings: string[] = [];
+  if (doc === null || doc === undefined) return { config, warnings };
   if (typeof doc !== "object" || Array.isArray(doc)) {
     throw new UserError(`Reading '${source}' failed: the top level must be a mapping`, {
       hint: "See README, section Configuration",
     });
+  }
+  for (const key of Object.keys(doc)) {
+    if ((CONFIG_KEYS as readonly string[]).includes(key)) continue;
+    warnings.push(
+      `Reading '${source}': ignoring the unknown key '${key}'${
+        didYouMean(key, CONFIG_KEYS)
+      } (known keys: ${CONFIG_KEYS.join(", ")})`,
+    );
   }
   const mirrors = (doc as Record<string, unknown>).mirrors;
   if (mirrors !== undefined) {
@@ -78,16 +112,66 @@ export function parseConfig(text: string, source: string): CubicConfig {
       config.keys[id] = list;
     }
   }
-  return config;
+  const known = options.knownProviders;
+  if (known !== undefined) {
+    for (const section of ["mirrors", "keys"] as const) {
+      for (const id of Object.keys(config[section])) {
+        if (known.includes(id)) continue;
+        warnings.push(
+          `Reading '${source}': ignoring ${section}.${id}: no provider has the id '${id}'${
+            didYouMean(id, known)
+          } (known: ${known.join(", ")})`,
+        );
+      }
+    }
+  }
+  return { config, warnings };
+}
+
+/** ` (did you mean 'x'?)` for the closest candidate within two edits, else "" (pure). */
+function didYouMean(word: string, candidates: readonly string[]): string {
+  let best: { name: string; distance: number } | undefined;
+  for (const name of candidates) {
+    const distance = editDistance(word.toLowerCase(), name.toLowerCase());
+    if (distance <= 2 && (best === undefined || distance < best.distance)) {
+      best = { name, distance };
+    }
+  }
+  return best === undefined ? "" : ` (did you mean '${best.name}'?)`;
+}
+
+/** Levenshtein distance with adjacent transpositions (`debain` → `debian` is one edit). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from(
+    { length: a.length + 1 },
+    (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i === 0 ? j : j === 0 ? i : 0),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      const above = d[i - 1]!;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(above[j]! + 1, row[j - 1]! + 1, above[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+      }
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 /** Loads config.yaml from the config directory; a missing file is an empty config. */
-export async function loadConfig(configDir: string): Promise<CubicConfig> {
+export async function loadConfig(
+  configDir: string,
+  options: ParseConfigOptions = {},
+): Promise<ParsedConfig> {
   const file = join(configDir, "config.yaml");
   try {
-    return parseConfig(await Deno.readTextFile(file), file);
+    return parseConfig(await Deno.readTextFile(file), file, options);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { mirrors: {}, keys: {} };
+    if (error instanceof Deno.errors.NotFound) {
+      return { config: { mirrors: {}, keys: {} }, warnings: [] };
+    }
     throw error;
   }
 }
@@ -99,7 +183,9 @@ export function formatConfig(config: CubicConfig): string {
 
 /**
  * The mirror base URL for a provider: environment first, then config.yaml, then the vendor's
- * default. Always ends with `/`; must be http(s).
+ * default. Always ends with `/`; must be http(s). Credentials in it (`http://user:pass@host/`)
+ * are handed to {@linkcode rememberCredentials}: the URL returned has none, requests under it
+ * still send them.
  */
 export function mirrorBaseUrl(
   providerId: string,
@@ -114,17 +200,19 @@ export function mirrorBaseUrl(
   try {
     url = new URL(chosen);
   } catch {
-    throw new UserError(`Using the ${providerId} mirror '${chosen}' failed: not a URL`, {
+    throw new UserError(`Using the ${providerId} mirror '${redactUrl(chosen)}' failed: not a URL`, {
       hint: `Set ${envName} (or mirrors.${providerId} in config.yaml) to an http(s) URL`,
     });
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new UserError(
-      `Using the ${providerId} mirror '${chosen}' (from ${origin}) failed: only http and https are supported`,
+      `Using the ${providerId} mirror '${
+        redactUrl(chosen)
+      }' (from ${origin}) failed: only http and https are supported`,
       { hint: `Set ${envName} to an http(s) URL` },
     );
   }
-  return url.href.endsWith("/") ? url.href : url.href + "/";
+  return rememberCredentials(url.href.endsWith("/") ? url.href : url.href + "/");
 }
 
 /** Parses YAML text (re-exported so tests need not import npm:yaml themselves). */

@@ -39,12 +39,11 @@ export async function createContext(
       );
     }
   }
-  return {
-    paths,
-    env: Deno.env.toObject(),
-    config: await loadConfig(paths.config),
-    providers: [...PROVIDERS, ...user],
-    fetchText,
-    ui: createUi(options),
-  };
+  const providers = [...PROVIDERS, ...user];
+  const ui = createUi(options);
+  const { config, warnings } = await loadConfig(paths.config, {
+    knownProviders: providers.map((p) => p.id),
+  });
+  for (const warning of warnings) ui.warn(warning);
+  return { paths, env: Deno.env.toObject(), config, providers, fetchText, ui };
 }

@@ -56,17 +56,33 @@ export function descriptorDirs(env: Record<string, string | undefined>): string[
   ];
 }
 
-/** Finds UEFI firmware for `arch`; `CUBIC_FIRMWARE_CODE`/`_VARS` override the search. */
+/**
+ * Finds UEFI firmware for `arch`. `CUBIC_FIRMWARE_CODE` and `CUBIC_FIRMWARE_VARS` override the
+ * search; they only make sense together, so one without the other is an error.
+ */
 export async function findFirmware(
   arch: Arch,
   env: Record<string, string | undefined>,
 ): Promise<Firmware> {
-  if (env.CUBIC_FIRMWARE_CODE && env.CUBIC_FIRMWARE_VARS) {
-    return {
-      code: env.CUBIC_FIRMWARE_CODE,
-      varsTemplate: env.CUBIC_FIRMWARE_VARS,
-      descriptor: "CUBIC_FIRMWARE_CODE",
-    };
+  const override = firmwareOverride(env);
+  if (override !== undefined) {
+    const files: [string, string][] = [
+      ["CUBIC_FIRMWARE_CODE", override.code],
+      ["CUBIC_FIRMWARE_VARS", override.varsTemplate],
+    ];
+    for (const [variable, path] of files) {
+      if (!(await exists(path))) {
+        throw new UserError(
+          `Using the UEFI firmware from ${variable} failed: '${path}' is not a file`,
+          {
+            code: "FirmwareNotFound",
+            hint:
+              `Point ${variable} at an existing file, or unset both CUBIC_FIRMWARE_CODE and CUBIC_FIRMWARE_VARS to use QEMU's firmware descriptors`,
+          },
+        );
+      }
+    }
+    return override;
   }
   // Same file name in several directories: the first directory wins (QEMU's rule).
   const byName = new Map<string, string>();
@@ -105,6 +121,30 @@ export async function findFirmware(
         `Install it: sudo apt-get install ${pkg}  (Fedora: edk2-ovmf; or set CUBIC_FIRMWARE_CODE and CUBIC_FIRMWARE_VARS)`,
     },
   );
+}
+
+/** The firmware named by `CUBIC_FIRMWARE_CODE` and `CUBIC_FIRMWARE_VARS`, if set (pure). */
+export function firmwareOverride(env: Record<string, string | undefined>): Firmware | undefined {
+  const code = env.CUBIC_FIRMWARE_CODE || undefined;
+  const vars = env.CUBIC_FIRMWARE_VARS || undefined;
+  if (code === undefined && vars === undefined) return undefined;
+  if (code === undefined || vars === undefined) {
+    const [set, missing] = code === undefined
+      ? ["CUBIC_FIRMWARE_VARS", "CUBIC_FIRMWARE_CODE"]
+      : ["CUBIC_FIRMWARE_CODE", "CUBIC_FIRMWARE_VARS"];
+    throw new UserError(
+      `Using the UEFI firmware from ${set} failed: ${missing} is not set (both are needed: the read-only code and the template of its variable store)`,
+      {
+        code: "FirmwareIncomplete",
+        hint: `Set ${missing} too (e.g. ${
+          missing === "CUBIC_FIRMWARE_VARS"
+            ? "/usr/share/OVMF/OVMF_VARS_4M.fd"
+            : "/usr/share/OVMF/OVMF_CODE_4M.fd"
+        }), or unset ${set} to use QEMU's firmware descriptors`,
+      },
+    );
+  }
+  return { code, varsTemplate: vars, descriptor: "CUBIC_FIRMWARE_CODE" };
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -1,6 +1,13 @@
 /**
  * HTTP for mirrors: status checked, stalled transfers timed out (not slow ones), transient
- * failures retried with exponential backoff, a recognisable User-Agent.
+ * failures retried with exponential backoff, a recognisable User-Agent, text documents capped in
+ * size (a listing is never worth gigabytes of memory).
+ *
+ * Mirror credentials (`http://user:secret@host/`) are used, never shown: a mirror's base URL
+ * gives its userinfo to {@linkcode rememberCredentials}, every URL built from it is
+ * credential-free (so nothing Cubic prints, logs or stores carries the password), and
+ * {@linkcode fetchChecked} sends `Authorization: Basic` for requests under it. Messages quote
+ * URLs through {@linkcode redactUrl} in case one still carries userinfo.
  *
  * Environment (read by {@linkcode transferSettings}):
  *   CUBIC_STALL_TIMEOUT_MS  give up on a transfer after this long without a byte (default 30000)
@@ -16,14 +23,16 @@ export class HttpError extends UserError {
   readonly reason: string;
   constructor(url: string, status: number, statusText: string) {
     const reason = `HTTP ${status} ${statusText}`.trim();
-    super(`Fetching '${url}' failed: ${reason}`, {
+    super(`Fetching '${redactUrl(url)}' failed: ${reason}`, {
       code: "HttpError",
       hint: status === 404
         ? "The mirror does not have it; check the image name with `cubic images` and the mirror URL"
+        : status === 401 || status === 403
+        ? "The mirror refused the credentials: put the right ones in its URL (CUBIC_MIRROR_<VENDOR>=https://user:password@host/...)"
         : "The mirror answered with an error; try again later or use another mirror",
     });
     this.status = status;
-    this.url = url;
+    this.url = redactUrl(url);
     this.reason = reason;
   }
 
@@ -41,15 +50,118 @@ export class NetworkError extends UserError {
   /** False when the request never got a response (refused, unreachable, no headers in time). */
   readonly answered: boolean;
   constructor(url: string, reason: string, options: { answered: boolean; cause?: unknown }) {
-    super(`Fetching '${url}' failed: ${reason}`, {
+    super(`Fetching '${redactUrl(url)}' failed: ${redactUrls(reason)}`, {
       cause: options.cause,
       code: "NetworkError",
       hint: "Check the network, or point Cubic at a reachable mirror with CUBIC_MIRROR_<VENDOR>",
     });
-    this.url = url;
-    this.reason = reason;
+    this.url = redactUrl(url);
+    this.reason = redactUrls(reason);
     this.answered = options.answered;
   }
+}
+
+/** A listing or checksum file was larger than {@linkcode fetchText} accepts. */
+export class ResponseTooLarge extends UserError {
+  readonly url: string;
+  constructor(url: string, limit: number) {
+    const mib = limit / (1024 * 1024);
+    const size = Number.isInteger(mib) ? `${mib} MiB` : `${limit} bytes`;
+    super(`Fetching '${redactUrl(url)}' failed: the response is larger than ${size}`, {
+      code: "ResponseTooLarge",
+      hint:
+        "A listing or checksum file is never that big: the mirror URL is wrong or the mirror misbehaves; check CUBIC_MIRROR_<VENDOR> or use another mirror",
+    });
+    this.url = redactUrl(url);
+  }
+}
+
+/**
+ * `http://user:***@host/`: `url` with its password hidden (a lone user name, which may be a
+ * token, becomes `***`), also when it does not parse; other URLs are returned unchanged (pure).
+ */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username !== "" || parsed.password !== "") {
+      if (parsed.password !== "") parsed.password = "***";
+      else parsed.username = "***";
+      return parsed.href;
+    }
+  } catch {
+    // Not a URL (a typo in CUBIC_MIRROR_*): redact by its shape below.
+  }
+  return url.replace(
+    /^([a-z][a-z0-9+.-]*:\/\/)?([^\s/?#@]*)@/i,
+    (_all, scheme: string | undefined, userinfo: string) =>
+      `${scheme ?? ""}${hideUserinfo(userinfo)}@`,
+  );
+}
+
+/** `text` with the userinfo of every `scheme://user:pass@` in it hidden (pure). */
+export function redactUrls(text: string): string {
+  return text.replace(
+    /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@'"]*)@/gi,
+    (_all, scheme: string, userinfo: string) => `${scheme}${hideUserinfo(userinfo)}@`,
+  );
+}
+
+function hideUserinfo(userinfo: string): string {
+  const colon = userinfo.indexOf(":");
+  return colon < 0 ? "***" : `${userinfo.slice(0, colon)}:***`;
+}
+
+/** `Authorization` values by the credential-free URL prefix they are sent under. */
+const credentials = new Map<string, string>();
+
+/**
+ * Takes the userinfo out of a mirror's base URL: returns the URL without it, and remembers the
+ * credentials so that {@linkcode fetchChecked} sends them with every request under that URL.
+ * A URL without userinfo is returned unchanged.
+ */
+export function rememberCredentials(url: string): string {
+  const split = splitCredentials(url);
+  if (split.authorization !== undefined) credentials.set(split.url, split.authorization);
+  return split.url;
+}
+
+/** `url` without userinfo, and the `Authorization: Basic` value its userinfo stands for. */
+function splitCredentials(url: string): { url: string; authorization: string | undefined } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { url, authorization: undefined };
+  }
+  if (parsed.username === "" && parsed.password === "") return { url, authorization: undefined };
+  const pair = `${percentDecoded(parsed.username)}:${percentDecoded(parsed.password)}`;
+  parsed.username = "";
+  parsed.password = "";
+  const bytes = new TextEncoder().encode(pair);
+  const authorization = `Basic ${btoa(String.fromCharCode(...bytes))}`;
+  return { url: parsed.href, authorization };
+}
+
+/** `p%40ss` → `p@ss`; a stray `%` that starts no escape stays as it is. */
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The URL to request and the credentials to send: its own userinfo, or a remembered prefix's. */
+function authorize(url: string): { url: string; authorization: string | undefined } {
+  const split = splitCredentials(url);
+  if (split.authorization !== undefined) return split;
+  let best: [string, string] | undefined;
+  for (const [prefix, authorization] of credentials) {
+    if (url.startsWith(prefix) && (best === undefined || prefix.length > best[0].length)) {
+      best = [prefix, authorization];
+    }
+  }
+  return { url, authorization: best?.[1] };
 }
 
 /** Cubic's User-Agent header. */
@@ -110,15 +222,19 @@ export interface FetchOptions extends RequestInit {
 export async function fetchChecked(url: string, init: FetchOptions = {}): Promise<Response> {
   const { timeoutMs, stallTimeoutMs, ...rest } = init;
   const stallMs = stallTimeoutMs ?? transferSettings(Deno.env.toObject()).stallTimeoutMs;
+  const target = authorize(url);
   const headers = new Headers(rest.headers);
   headers.set("user-agent", USER_AGENT);
+  if (target.authorization !== undefined && !headers.has("authorization")) {
+    headers.set("authorization", target.authorization);
+  }
   const watchdog = new Watchdog(stallMs);
   const signals = [watchdog.signal];
   if (rest.signal) signals.push(rest.signal);
   if (timeoutMs !== undefined) signals.push(AbortSignal.timeout(timeoutMs));
   let response: Response;
   try {
-    response = await fetch(url, { ...rest, headers, signal: AbortSignal.any(signals) });
+    response = await fetch(target.url, { ...rest, headers, signal: AbortSignal.any(signals) });
   } catch (cause) {
     watchdog.stop();
     throw new NetworkError(url, describe(cause, watchdog), { answered: false, cause });
@@ -142,10 +258,15 @@ export async function fetchChecked(url: string, init: FetchOptions = {}): Promis
   return watched;
 }
 
+/** The largest text document {@linkcode fetchText} reads: 32 MiB (real listings are < 1 MiB). */
+export const MAX_TEXT_BYTES = 32 * 1024 * 1024;
+
 /** Options for {@linkcode fetchText}. */
 export interface FetchTextOptions {
   /** Stall timeout and retry policy; defaults from the environment. */
   transfer?: Partial<TransferSettings>;
+  /** A longer response fails with {@linkcode ResponseTooLarge}; default {@linkcode MAX_TEXT_BYTES}. */
+  maxBytes?: number;
 }
 
 /**
@@ -157,7 +278,7 @@ export async function fetchText(url: string, options: FetchTextOptions = {}): Pr
   const settings = { ...transferSettings(Deno.env.toObject()), ...options.transfer };
   return await retrying(async () => {
     const response = await fetchChecked(url, { stallTimeoutMs: settings.stallTimeoutMs });
-    return await response.text();
+    return await readCapped(response, url, options.maxBytes ?? MAX_TEXT_BYTES);
   }, {
     attempts: settings.attempts,
     retryDelayMs: settings.retryDelayMs,
@@ -165,6 +286,36 @@ export async function fetchText(url: string, options: FetchTextOptions = {}): Pr
       (error instanceof NetworkError && error.answered) ||
       (error instanceof HttpError && error.transient),
   });
+}
+
+/** The body as UTF-8 text, read in chunks and abandoned as soon as it exceeds `limit` bytes. */
+async function readCapped(response: Response, url: string, limit: number): Promise<string> {
+  const declared = Number(response.headers.get("content-length") ?? NaN);
+  if (declared > limit) {
+    await response.body?.cancel().catch(() => {});
+    throw new ResponseTooLarge(url, limit);
+  }
+  if (response.body === null) return "";
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > limit) {
+      await reader.cancel().catch(() => {});
+      throw new ResponseTooLarge(url, limit);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
 /** Whether a failed transfer is worth retrying: network failures, 5xx, 408 and 429. */

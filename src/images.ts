@@ -3,6 +3,7 @@
  */
 import { UserError } from "./errors.ts";
 import { type CubicConfig, mirrorBaseUrl } from "./config.ts";
+import { redactUrl } from "./http.ts";
 import type { Arch, FetchText, ImageRef, Provider } from "./provider.ts";
 import { ARCHES } from "./provider.ts";
 
@@ -76,7 +77,7 @@ export async function resolveImage(
     throw new UserError(
       `Looking up the image '${
         formatImageName(image)
-      }' failed: ${provider.displayName}'s mirror at ${baseUrl} does not offer it`,
+      }' failed: ${provider.displayName}'s mirror at ${redactUrl(baseUrl)} does not offer it`,
       {
         code: "UnknownImage",
         hint: "List the available images with `cubic images`",

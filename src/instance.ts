@@ -22,12 +22,14 @@ import { findProvider, formatImageName, hostArch, parseImageName, resolveImage }
 import { trustedExtraKeys } from "./config.ts";
 import { buildIso9660 } from "./iso9660.ts";
 import { type InstancePaths, instancePaths } from "./paths.ts";
-import { processCommandLine, signalProcess, waitForExit } from "./process.ts";
+import { processCommandLine, signalProcess } from "./process.ts";
 import { QmpClient } from "./qmp.ts";
 import { type Accelerator, findQemuProgram, launchQemu, qemuArgs, qemuBinaryName } from "./qemu.ts";
 import { createOverlay, imageInfo } from "./qemu_img.ts";
 import { generateEd25519KeyPair, type SshTarget, waitForSsh } from "./ssh.ts";
+import { formatBytes } from "./ui.ts";
 import {
+  BrokenInstance,
   diskUsedBytes,
   freePort,
   type InstanceConfig,
@@ -63,6 +65,27 @@ export function defaultResources(
   const cpus = Math.max(1, Math.min(4, hostCpus));
   const memoryMiB = Math.max(512, Math.min(4096, Math.floor(hostMemBytes / 1024 ** 2 / 2)));
   return { cpus, memoryMiB };
+}
+
+/** Warnings about vCPUs or memory beyond what the host has (pure); such a guest still starts. */
+export function resourceWarnings(
+  wanted: { cpus: number; memoryMiB: number },
+  host: { cpus: number; memoryBytes: number },
+): string[] {
+  const warnings: string[] = [];
+  if (wanted.cpus > host.cpus) {
+    warnings.push(
+      `${wanted.cpus} vCPUs are more than this host's ${host.cpus} logical CPUs; the guest will be slower than with ${host.cpus} or fewer`,
+    );
+  }
+  if (wanted.memoryMiB * 1024 ** 2 > host.memoryBytes) {
+    warnings.push(
+      `${formatBytes(wanted.memoryMiB * 1024 ** 2)} of guest memory is more than this host's ${
+        formatBytes(host.memoryBytes)
+      } of RAM; QEMU may fail to start, or the host may run out of memory`,
+    );
+  }
+  return warnings;
 }
 
 /** Resolves, downloads and verifies an image (or reuses the cache when the mirror is unreachable). */
@@ -122,12 +145,13 @@ export async function createInstance(
   validateName(name);
   const user = validateUser(options.user ?? "cubic");
   const paths = instancePaths(ctx.paths.machines, name);
-  if (await exists(paths.dir)) {
-    throw new UserError(`Creating the instance '${name}' failed: it already exists`, {
+  const alreadyExists = (cause?: unknown) =>
+    new UserError(`Creating the instance '${name}' failed: it already exists`, {
+      ...(cause === undefined ? {} : { cause }),
       code: "InstanceExists",
       hint: `Use it with \`cubic ssh ${name}\`, or pick another name`,
     });
-  }
+  if (await exists(paths.dir)) throw alreadyExists();
   const image = await obtainImage(ctx, options.image);
   const info = await imageInfo(image.path, ctx.env);
   const diskBytes = options.diskBytes ?? Math.max(DEFAULT_DISK_BYTES, info.virtualSize);
@@ -140,7 +164,18 @@ export async function createInstance(
       },
     );
   }
-  const defaults = defaultResources(navigator.hardwareConcurrency, Deno.systemMemoryInfo().total);
+  const hostMemoryBytes = Deno.systemMemoryInfo().total;
+  const defaults = defaultResources(navigator.hardwareConcurrency, hostMemoryBytes);
+  const cpus = options.cpus ?? defaults.cpus;
+  const memoryMiB = options.memoryMiB ?? defaults.memoryMiB;
+  for (
+    const warning of resourceWarnings({ cpus, memoryMiB }, {
+      cpus: navigator.hardwareConcurrency,
+      memoryBytes: hostMemoryBytes,
+    })
+  ) {
+    ctx.ui.warn(warning);
+  }
 
   await Deno.mkdir(ctx.paths.machines, { recursive: true, mode: 0o700 });
   await sweepAbandonedCreates(ctx.paths.machines);
@@ -183,8 +218,8 @@ export async function createInstance(
       baseDigest: image.digest,
       arch: image.arch,
       user,
-      cpus: options.cpus ?? defaults.cpus,
-      memoryMiB: options.memoryMiB ?? defaults.memoryMiB,
+      cpus,
+      memoryMiB,
       diskBytes,
       sshPort: freePort(),
       instanceId,
@@ -193,7 +228,13 @@ export async function createInstance(
       createdAt: new Date().toISOString(),
     };
     await saveInstance(tmp, config);
-    await Deno.rename(tmp, paths.dir);
+    try {
+      await Deno.rename(tmp, paths.dir);
+    } catch (error) {
+      // Another create of the same name finished first (rename fails with ENOTEMPTY).
+      if (await exists(paths.dir)) throw alreadyExists(error);
+      throw error;
+    }
     return config;
   } catch (error) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
@@ -229,12 +270,27 @@ export async function startInstance(
   options: StartOptions = {},
 ): Promise<InstanceConfig> {
   const paths = pathsFor(ctx.paths.machines, name);
-  let config = await loadInstance(ctx.paths.machines, name);
+  await loadInstance(ctx.paths.machines, name);
+  let config: InstanceConfig;
   {
     using _lock = await lockInstance(paths);
-    if (await runningPid(paths) === undefined) {
-      config = await launch(ctx, paths, config, options.accel ?? "auto");
+    // Read under the lock: a start that held it may have just chosen new ports.
+    config = await loadInstance(ctx.paths.machines, name);
+    const pid = await runningPid(paths);
+    let running = pid !== undefined;
+    if (running) {
+      // A QEMU left behind (e.g. its `cubic start` was killed during the KVM probe) may hold a
+      // dead guest; waiting for SSH from it would never end.
+      const health = await probeGuest(paths, config.monitorPort);
+      if (!health.ok) {
+        ctx.ui.warn(
+          `${name}'s QEMU (pid ${pid}) is running but ${health.reason}; ending it and starting again`,
+        );
+        await forceStop(paths, health.monitorAnswers ? config.monitorPort : undefined);
+        running = false;
+      }
     }
+    if (!running) config = await launch(ctx, paths, config, options.accel ?? "auto");
   }
   if (options.wait ?? true) await waitUntilReady(ctx, paths, config, options.timeoutMs ?? 300_000);
   return config;
@@ -246,6 +302,7 @@ async function launch(
   config: InstanceConfig,
   mode: AccelMode,
 ): Promise<InstanceConfig> {
+  await checkBaseImage(config);
   const binary = await findQemuProgram(qemuBinaryName(config.arch), ctx.env);
   const firmware = await findFirmware(config.arch, ctx.env);
   if (!(await exists(paths.firmwareVars))) {
@@ -266,6 +323,10 @@ async function launch(
   if (portInUse(config.sshPort)) config.sshPort = freePort();
   config.monitorPort = freePort();
   config.consolePort = freePort();
+  // Saved before QEMU exists: if this process dies mid-start (kill -9 during the KVM probe), the
+  // next command can still reach the QEMU it left behind. The accelerator is not known yet.
+  delete config.accel;
+  await saveInstance(paths.dir, config);
 
   const kernel = kernelRelease();
   const first = firstAccelerator(mode, {
@@ -398,25 +459,120 @@ async function kvmGuestDied(
   }
 }
 
-/** Ends QEMU now: QMP quit, then SIGKILL if it lingers. */
+/** What {@linkcode probeGuest} found out about a running QEMU. */
+export type GuestHealth =
+  | { ok: true; status: string }
+  | { ok: false; reason: string; monitorAnswers: boolean };
+
+/**
+ * Asks a running QEMU's monitor how its guest is (QMP `query-status`, within a short budget).
+ * Not ok: the guest is dead (internal-error, shutdown, guest-panicked, io-error) or the monitor
+ * does not answer. `prelaunch` and `paused` are alive: someone may continue them.
+ */
+export async function probeGuest(
+  paths: InstancePaths,
+  monitorPort: number | undefined,
+  options: { timeoutMs?: number } = {},
+): Promise<GuestHealth> {
+  if (monitorPort === undefined) {
+    return { ok: false, reason: "its monitor port is not recorded", monitorAnswers: false };
+  }
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  let qmp: QmpClient;
+  try {
+    qmp = await QmpClient.connect(monitorPort, await readClientTls(paths.tlsDir), { timeoutMs });
+  } catch (error) {
+    return {
+      ok: false,
+      reason: `its monitor does not answer (${(error as Error).message})`,
+      monitorAnswers: false,
+    };
+  }
+  try {
+    const { status } = await qmp.execute<{ status: string }>("query-status", undefined, {
+      timeoutMs,
+    });
+    if (isDeadRunState(status)) {
+      return {
+        ok: false,
+        reason: `its guest is dead (QMP status '${status}')`,
+        monitorAnswers: true,
+      };
+    }
+    return { ok: true, status };
+  } catch (error) {
+    return {
+      ok: false,
+      reason: `its monitor does not answer (${(error as Error).message})`,
+      monitorAnswers: false,
+    };
+  } finally {
+    qmp.close();
+  }
+}
+
+/**
+ * Ends QEMU now: QMP `quit` when a monitor port is given and answers, else SIGTERM (QEMU exits
+ * cleanly on it); SIGKILL if it lingers. Bounded: about 10 s at worst.
+ */
 async function forceStop(paths: InstancePaths, monitorPort: number | undefined): Promise<void> {
   const pid = await runningPid(paths);
   if (pid === undefined) return;
+  let quitSent = false;
   if (monitorPort !== undefined) {
     try {
       const qmp = await QmpClient.connect(monitorPort, await readClientTls(paths.tlsDir), {
-        timeoutMs: 5_000,
+        timeoutMs: 3_000,
       });
-      await qmp.quit();
+      await qmp.quit({ timeoutMs: 3_000 });
+      quitSent = true;
     } catch {
-      // fall through to the signal
+      // fall through to the signals
     }
   }
-  if (!(await waitForExit(pid, 5_000))) {
+  if (!quitSent) await signalProcess(pid, "SIGTERM");
+  if (!(await waitForQemuExit(paths, pid, quitSent ? 5_000 : 2_000))) {
     await signalProcess(pid, "SIGKILL");
-    await waitForExit(pid, 5_000);
+    await waitForQemuExit(paths, pid, 5_000);
   }
   await Deno.remove(paths.pidfile).catch(() => {});
+}
+
+/**
+ * Waits until the instance's QEMU `pid` is gone; false on timeout. An exited QEMU that nobody
+ * reaped yet (a zombie: no command line) counts as gone.
+ */
+async function waitForQemuExit(
+  paths: InstancePaths,
+  pid: number,
+  timeoutMs: number,
+): Promise<boolean> {
+  const gone = async () => !(await processCommandLine(pid))?.join(" ").includes(paths.pidfile);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await gone()) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return await gone();
+}
+
+/** Fails clearly when the cached image the instance's disk is an overlay of was deleted. */
+async function checkBaseImage(config: InstanceConfig): Promise<void> {
+  try {
+    if ((await Deno.stat(config.baseImage)).isFile) return;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory)) {
+      throw error;
+    }
+  }
+  throw new UserError(
+    `Starting '${config.name}' failed: its base image ${config.baseImage} is gone from the image cache (the instance's disk holds only the changes made on top of it)`,
+    {
+      code: "BaseImageMissing",
+      hint:
+        `\`cubic pull ${config.image}\` restores it only if the vendor still publishes the same build: \`cubic show ${config.image}\` must show a checksum ending in ${config.baseDigest}. If it shows another, that build is gone and '${config.name}' cannot boot again; delete it with \`cubic delete --yes ${config.name}\``,
+    },
+  );
 }
 
 /** The SSH target of an instance. */
@@ -497,84 +653,128 @@ export interface StopOptions {
   force?: boolean;
 }
 
-/** Stops an instance: ACPI power-down over QMP, bounded wait, then force. */
+/**
+ * Stops an instance: ACPI power-down over QMP, then force. The clean part, connecting to the
+ * monitor included, ends within `timeoutMs` even when QEMU is frozen.
+ */
 export async function stopInstance(
   ctx: Context,
   name: string,
   options: StopOptions = {},
 ): Promise<"stopped" | "forced" | "not-running"> {
   const paths = pathsFor(ctx.paths.machines, name);
-  const config = await loadInstance(ctx.paths.machines, name);
+  await loadInstance(ctx.paths.machines, name);
   using _lock = await lockInstance(paths);
+  const config = await loadInstance(ctx.paths.machines, name);
   const pid = await runningPid(paths);
   if (pid === undefined) return "not-running";
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const deadline = Date.now() + timeoutMs;
+  const left = () => Math.max(1, deadline - Date.now());
+  // Whether `quit` over QMP is worth a try when forcing: not after the monitor did not answer.
+  let tryMonitor = true;
   if (!options.force && config.monitorPort !== undefined) {
     const spinner = ctx.ui.spinner(`Stopping ${name}`);
     try {
+      tryMonitor = false;
       const qmp = await QmpClient.connect(config.monitorPort, await readClientTls(paths.tlsDir), {
-        timeoutMs: 10_000,
+        timeoutMs: Math.min(10_000, left()),
       });
+      tryMonitor = true;
       try {
-        await qmp.execute("system_powerdown");
+        await qmp.execute("system_powerdown", undefined, { timeoutMs: Math.min(10_000, left()) });
       } finally {
         qmp.close();
       }
-      if (await waitForExit(pid, options.timeoutMs ?? 60_000)) {
+      if (await waitForQemuExit(paths, pid, left())) {
         await Deno.remove(paths.pidfile).catch(() => {});
         return "stopped";
       }
-      ctx.ui.warn(`${name} did not power off in time; ending QEMU`);
+      ctx.ui.warn(
+        `${name} did not power off within ${Math.round(timeoutMs / 1000)} s; ending QEMU`,
+      );
     } catch (error) {
       ctx.ui.warn(`clean shutdown of ${name} failed (${(error as Error).message}); ending QEMU`);
     } finally {
       spinner.stop();
     }
   }
-  await forceStop(paths, config.monitorPort);
+  await forceStop(paths, tryMonitor ? config.monitorPort : undefined);
   return "forced";
 }
 
-/** Deletes an instance (stopping it first). Nothing of it remains. */
+/** Deletes an instance (stopping it first), even one whose `instance.json` is broken. */
 export async function deleteInstance(ctx: Context, name: string): Promise<void> {
   const paths = pathsFor(ctx.paths.machines, name);
-  await loadInstance(ctx.paths.machines, name);
-  await stopInstance(ctx, name, { force: true });
+  let monitorPort: number | undefined;
+  try {
+    monitorPort = (await loadInstance(ctx.paths.machines, name)).monitorPort;
+  } catch (error) {
+    if (!(error instanceof BrokenInstance)) throw error;
+  }
+  using _lock = await lockInstance(paths);
+  await forceStop(paths, monitorPort);
   await Deno.remove(paths.dir, { recursive: true });
 }
 
-/** One row of `cubic instances`. */
+/** One row of `cubic instances`; every key is always present (null when not known). */
 export interface InstanceStatus {
   name: string;
-  image: string;
-  state: "running" | "stopped";
-  cpus: number;
-  memoryMiB: number;
-  diskBytes: number;
-  diskUsedBytes: number | undefined;
-  sshPort: number;
-  accel: string | undefined;
-  pid: number | undefined;
+  image: string | null;
+  /** `broken`: its `instance.json` cannot be used; `reason` says why. */
+  state: "running" | "stopped" | "broken";
+  cpus: number | null;
+  memoryMiB: number | null;
+  diskBytes: number | null;
+  diskUsedBytes: number | null;
+  sshPort: number | null;
+  /** The accelerator of a running instance. */
+  accel: "kvm" | "tcg" | null;
+  /** QEMU's process id while it runs. */
+  pid: number | null;
+  reason: string | null;
 }
 
-/** Status of every instance. */
+/** Status of every instance, broken ones included. */
 export async function listInstances(ctx: Context): Promise<InstanceStatus[]> {
   const out: InstanceStatus[] = [];
   for (const name of await listInstanceNames(ctx.paths.machines)) {
-    const config = await loadInstance(ctx.paths.machines, name);
     const paths = pathsFor(ctx.paths.machines, name);
-    const pid = await runningPid(paths);
-    const used = await diskUsedBytes(paths.disk);
+    const pid = (await runningPid(paths)) ?? null;
+    const used = (await diskUsedBytes(paths.disk)) ?? null;
+    let config: InstanceConfig;
+    try {
+      config = await loadInstance(ctx.paths.machines, name);
+    } catch (error) {
+      if (error instanceof UserError && error.code === "UnknownInstance") continue; // just deleted
+      if (!(error instanceof BrokenInstance)) throw error;
+      out.push({
+        name,
+        image: null,
+        state: "broken",
+        cpus: null,
+        memoryMiB: null,
+        diskBytes: null,
+        diskUsedBytes: used,
+        sshPort: null,
+        accel: null,
+        pid,
+        reason: error.problem,
+      });
+      continue;
+    }
     out.push({
       name,
       image: config.image,
-      state: pid === undefined ? "stopped" : "running",
+      state: pid === null ? "stopped" : "running",
       cpus: config.cpus,
       memoryMiB: config.memoryMiB,
       diskBytes: config.diskBytes,
       diskUsedBytes: used,
       sshPort: config.sshPort,
-      accel: pid === undefined ? undefined : config.accel,
+      accel: pid === null ? null : config.accel ?? null,
       pid,
+      reason: null,
     });
   }
   return out;

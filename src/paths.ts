@@ -2,6 +2,7 @@
  * Cubic's directories. This is the one module that reads HOME and XDG_* variables.
  */
 import { join } from "node:path";
+import { UserError } from "./errors.ts";
 
 /** Where Cubic keeps its state. */
 export interface CubicPaths {
@@ -17,14 +18,19 @@ export interface CubicPaths {
   images: string;
 }
 
-/** Computes Cubic's directories from an environment (pure). */
+/** Computes Cubic's directories from an environment (pure); without HOME, a UserError. */
 export function cubicPaths(env: Record<string, string | undefined>): CubicPaths {
   const home = env.HOME;
   const base = (xdg: string | undefined, fallback: string[]): string => {
     if (xdg && xdg.startsWith("/")) return xdg;
     if (!home) {
-      throw new Error(
-        "HOME is not set; set HOME or XDG_DATA_HOME, XDG_CACHE_HOME and XDG_CONFIG_HOME",
+      throw new UserError(
+        "Finding Cubic's directories failed: HOME is not set (and XDG_DATA_HOME, XDG_CACHE_HOME, XDG_CONFIG_HOME do not all name absolute paths)",
+        {
+          code: "UnsetHome",
+          hint:
+            "Set HOME to your home directory (e.g. `export HOME=/home/you`), or set XDG_DATA_HOME, XDG_CACHE_HOME and XDG_CONFIG_HOME",
+        },
       );
     }
     return join(home, ...fallback);

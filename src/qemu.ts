@@ -38,8 +38,17 @@ export function qemuBinaryName(arch: Arch): string {
   return arch === "amd64" ? "qemu-system-x86_64" : "qemu-system-aarch64";
 }
 
+/**
+ * `value` made safe inside a comma-separated QEMU option (`file=…,`): QEMU reads `,,` as a
+ * literal comma, so a path like `/tmp/da,ta/disk.qcow2` cannot end the value or inject options.
+ */
+export function escapeQemuOption(value: string): string {
+  return value.replaceAll(",", ",,");
+}
+
 /** The full QEMU argument list for a VM (pure). */
 export function qemuArgs(spec: QemuSpec): string[] {
+  const path = escapeQemuOption;
   const machine = spec.arch === "amd64" ? "q35" : "virt";
   const accel = spec.accel === "kvm"
     ? ["-accel", "kvm", "-cpu", "host"]
@@ -70,15 +79,15 @@ export function qemuArgs(spec: QemuSpec): string[] {
     // seccomp: no obsolete syscalls, no resource control; QEMU needs fork for -daemonize.
     ...(spec.sandbox === false ? [] : ["-sandbox", "on,obsolete=deny,resourcecontrol=deny"]),
     "-drive",
-    `if=pflash,format=raw,unit=0,readonly=on,file=${spec.firmwareCode}`,
+    `if=pflash,format=raw,unit=0,readonly=on,file=${path(spec.firmwareCode)}`,
     "-drive",
-    `if=pflash,format=raw,unit=1,file=${spec.firmwareVars}`,
+    `if=pflash,format=raw,unit=1,file=${path(spec.firmwareVars)}`,
     "-drive",
-    `if=none,id=disk0,format=qcow2,file=${spec.disk},discard=unmap`,
+    `if=none,id=disk0,format=qcow2,file=${path(spec.disk)},discard=unmap`,
     "-device",
     "virtio-blk-pci,drive=disk0,bootindex=0",
     "-drive",
-    `if=none,id=seed0,format=raw,readonly=on,file=${spec.seed}`,
+    `if=none,id=seed0,format=raw,readonly=on,file=${path(spec.seed)}`,
     "-device",
     "virtio-blk-pci,drive=seed0",
     "-netdev",
@@ -90,13 +99,15 @@ export function qemuArgs(spec: QemuSpec): string[] {
     "-device",
     "virtio-rng-pci,rng=rng0",
     "-object",
-    `tls-creds-x509,id=tls0,dir=${spec.tlsDir},endpoint=server,verify-peer=on`,
+    `tls-creds-x509,id=tls0,dir=${path(spec.tlsDir)},endpoint=server,verify-peer=on`,
     "-chardev",
     `socket,id=qmp0,host=127.0.0.1,port=${spec.monitorPort},server=on,wait=off,tls-creds=tls0`,
     "-mon",
     "chardev=qmp0,mode=control",
     "-chardev",
-    `socket,id=serial0,host=127.0.0.1,port=${spec.consolePort},server=on,wait=off,tls-creds=tls0,logfile=${spec.serialLog},logappend=on`,
+    `socket,id=serial0,host=127.0.0.1,port=${spec.consolePort},server=on,wait=off,tls-creds=tls0,logfile=${
+      path(spec.serialLog)
+    },logappend=on`,
     "-serial",
     "chardev:serial0",
     "-pidfile",

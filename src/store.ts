@@ -3,7 +3,7 @@
  * running state. Everything an instance owns lives in `<data>/machines/<name>/`, mode 0700.
  */
 import { join } from "node:path";
-import { UserError } from "./errors.ts";
+import { ExitCode, UserError } from "./errors.ts";
 import { type InstancePaths, instancePaths } from "./paths.ts";
 import type { Arch } from "./provider.ts";
 import { processCommandLine } from "./process.ts";
@@ -54,7 +54,7 @@ export function validateUser(user: string): string {
   if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user) || user === "root") {
     throw new UserError(
       `Using '${user}' as the guest user failed: use 1-32 lower-case letters, digits, '_' or '-', starting with a letter or '_', and not root`,
-      { code: "InvalidUser", hint: "For example: --user cubic" },
+      { code: "InvalidUser", exitCode: ExitCode.usage, hint: "For example: --user cubic" },
     );
   }
   return user;
@@ -65,9 +65,28 @@ export function pathsFor(machines: string, name: string): InstancePaths {
   return instancePaths(machines, validateName(name));
 }
 
-/** Loads an instance's config or explains that it does not exist. */
+/** An instance directory whose `instance.json` is missing fields, mistyped or unreadable. */
+export class BrokenInstance extends UserError {
+  /** What is wrong, e.g. `instance.json is not valid JSON`. */
+  readonly problem: string;
+
+  constructor(name: string, configPath: string, problem: string, cause?: unknown) {
+    super(`Reading the instance '${name}' failed: ${configPath} ${problem}`, {
+      ...(cause === undefined ? {} : { cause }),
+      code: "BrokenInstance",
+      hint:
+        `Repair or restore that file, or delete the instance with \`cubic delete --yes ${name}\``,
+    });
+    this.name = "BrokenInstance";
+    this.problem = `instance.json ${problem}`;
+  }
+}
+
+/** Loads an instance's config or explains that it does not exist or is broken. */
 export async function loadInstance(machines: string, name: string): Promise<InstanceConfig> {
   const paths = pathsFor(machines, name);
+  const broken = (problem: string, cause?: unknown) =>
+    new BrokenInstance(name, paths.config, problem, cause);
   let text: string;
   try {
     text = await Deno.readTextFile(paths.config);
@@ -78,17 +97,74 @@ export async function loadInstance(machines: string, name: string): Promise<Inst
         hint: "List instances with `cubic instances`, or create it with `cubic create`",
       });
     }
-    throw error;
+    throw broken(`cannot be read (${(error as Error).message})`, error);
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as InstanceConfig;
+    value = JSON.parse(text);
   } catch (cause) {
-    throw new UserError(`Reading '${paths.config}' failed: it is not valid JSON`, {
-      cause,
-      code: "BrokenInstance",
-      hint: `Delete the instance with \`cubic delete --yes ${name}\``,
-    });
+    throw broken("is not valid JSON", cause);
   }
+  const problem = instanceConfigProblem(value, name);
+  if (problem !== undefined) throw broken(problem);
+  return value as InstanceConfig;
+}
+
+const isPort = (v: unknown) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535;
+const isPositiveInteger = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 1;
+const isText = (v: unknown) => typeof v === "string" && v !== "";
+
+/** Every field of `instance.json` with the test its value must pass and what that means. */
+const CONFIG_FIELDS: readonly [keyof InstanceConfig, (v: unknown) => boolean, string][] = [
+  ["version", (v) => v === 1, "1"],
+  ["name", isText, "a name"],
+  ["image", isText, "an image name"],
+  ["baseImage", isText, "a file path"],
+  ["baseDigest", isText, "a digest"],
+  ["arch", (v) => v === "amd64" || v === "arm64", "amd64 or arm64"],
+  ["user", isText, "a user name"],
+  ["cpus", isPositiveInteger, "a whole number of at least 1"],
+  ["memoryMiB", isPositiveInteger, "a whole number of at least 1"],
+  ["diskBytes", isPositiveInteger, "a whole number of at least 1"],
+  ["sshPort", isPort, "a port number"],
+  ["instanceId", isText, "an id"],
+  ["hostPublicKey", isText, "an OpenSSH public key"],
+  ["isolate", (v) => typeof v === "boolean", "true or false"],
+  ["createdAt", isText, "a time"],
+];
+const OPTIONAL_FIELDS: readonly [keyof InstanceConfig, (v: unknown) => boolean, string][] = [
+  ["monitorPort", isPort, "a port number"],
+  ["consolePort", isPort, "a port number"],
+  ["accel", (v) => v === "kvm" || v === "tcg", "kvm or tcg"],
+];
+
+/**
+ * What is wrong with a parsed `instance.json` for instance `name`, or undefined when it has
+ * every field with the right type (pure). Code reads these fields without further checks.
+ */
+export function instanceConfigProblem(value: unknown, name: string): string | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return "does not hold a JSON object";
+  }
+  const record = value as Record<string, unknown>;
+  for (const [field, valid, expected] of CONFIG_FIELDS) {
+    if (!(field in record)) return `has no '${field}'`;
+    if (!valid(record[field])) {
+      return `has an invalid '${field}' (${
+        JSON.stringify(record[field])?.slice(0, 40)
+      }; expected ${expected})`;
+    }
+  }
+  for (const [field, valid, expected] of OPTIONAL_FIELDS) {
+    if (record[field] !== undefined && !valid(record[field])) {
+      return `has an invalid '${field}' (${
+        JSON.stringify(record[field])?.slice(0, 40)
+      }; expected ${expected})`;
+    }
+  }
+  // Paths are derived from the name, so a config naming another instance would act on that one.
+  if (record.name !== name) return `belongs to the instance '${record.name}', not '${name}'`;
+  return undefined;
 }
 
 /** Writes a private file atomically with mode 0600, whatever the umask. */

@@ -1,6 +1,6 @@
 /** `cubic exec`: run one command in an instance; its exit code becomes Cubic's. */
 import { Command } from "./commander.ts";
-import { UserError } from "../errors.ts";
+import { ExitCode, UserError } from "../errors.ts";
 import { withReadyGuest } from "../instance.ts";
 import { sshExec } from "../ssh.ts";
 import { type BootOptions, bootOptions, parseTarget, remoteCommand } from "./options.ts";
@@ -17,17 +17,20 @@ export function execCommand(getContext: GetContext, result: CommandResult): Comm
       .argument("<command...>", "the command; put it after -- (one word = a shell command line)")
       .option("-t, --tty", "allocate a terminal (stderr then arrives on stdout)"),
   ).action(async (targetText: string, words: string[], flags: BootOptions & { tty?: boolean }) => {
-    const ctx = await getContext();
     if (words.length === 0) {
       throw new UserError("Running a command failed: no command given", {
+        code: "MissingCommand",
+        exitCode: ExitCode.usage,
         hint: "cubic exec dev -- uname -a",
       });
     }
     const { user, name } = parseTarget(targetText);
+    const boot = bootOptions(flags);
+    const ctx = await getContext();
     result.exitCode = await withReadyGuest(
       ctx,
       name,
-      { ...bootOptions(flags), user },
+      { ...boot, user },
       (target) =>
         sshExec(target, remoteCommand(words), {
           stdin: Deno.stdin.isTerminal() && !flags.tty ? "null" : "inherit",

@@ -16,19 +16,30 @@ export function instancesCommand(getContext: GetContext, _result: CommandResult)
         console.log(JSON.stringify(rows, null, 2));
         return;
       }
+      const or = <T>(value: T | null, format: (v: T) => string) =>
+        value === null ? "-" : format(value);
       console.log(formatTable(
         ["NAME", "IMAGE", "STATE", "CPUS", "MEMORY", "DISK", "SSH PORT"],
         rows.map((r) => [
           r.name,
-          r.image,
+          r.image ?? "-",
           r.state === "running" && r.accel ? `running (${r.accel})` : r.state,
-          String(r.cpus),
-          formatBytes(r.memoryMiB * 1024 ** 2),
-          r.diskUsedBytes === undefined
+          or(r.cpus, String),
+          or(r.memoryMiB, (m) => formatBytes(m * 1024 ** 2)),
+          r.diskBytes === null
+            ? "-"
+            : r.diskUsedBytes === null
             ? formatBytes(r.diskBytes)
             : `${formatBytes(r.diskUsedBytes)} / ${formatBytes(r.diskBytes)}`,
-          String(r.sshPort),
+          or(r.sshPort, String),
         ]),
       ));
+      for (const r of rows) {
+        if (r.state === "broken") {
+          ctx.ui.warn(
+            `${r.name} is broken: ${r.reason}; repair it, or delete it with \`cubic delete --yes ${r.name}\``,
+          );
+        }
+      }
     });
 }

@@ -1,18 +1,24 @@
 /**
- * Option parsing shared by several commands (pure).
+ * Option parsing shared by several commands (pure). A value that cannot be read is a usage
+ * error (exit code 2), like an unknown option.
  */
 import { type AccelMode, parseAccelMode } from "../accel.ts";
-import { UserError } from "../errors.ts";
+import { ExitCode, UserError } from "../errors.ts";
 import { parseSize } from "../size.ts";
 
-/** Parses a positive integer option. */
-export function parseCount(text: string, what: string): number {
+/** QEMU's q35 and virt machines take at most 255 vCPUs without extra configuration. */
+export const MAX_CPUS = 255;
+
+/** Parses a whole-number option from 1 to `max`. */
+export function parseCount(text: string, what: string, options: { max?: number } = {}): number {
+  const max = options.max ?? 1024;
   const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1 || n > 1024) {
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1 || n > max) {
     throw new UserError(
-      `Reading ${what} '${text}' failed: expected a whole number from 1 to 1024`,
+      `Reading ${what} '${text}' failed: expected a whole number from 1 to ${max}`,
       {
         code: "InvalidNumber",
+        exitCode: ExitCode.usage,
         hint: `For example ${what} 2`,
       },
     );
@@ -20,41 +26,74 @@ export function parseCount(text: string, what: string): number {
   return n;
 }
 
+/** Parses `--cpus` (1 to 255). */
+export function parseCpus(text: string): number {
+  return parseCount(text, "--cpus", { max: MAX_CPUS });
+}
+
+/** Timers in Deno hold at most 2^31 - 1 ms (24.8 days). */
+const MAX_TIMEOUT_SECONDS = 2_000_000;
+
 /** Parses `--timeout` in seconds into milliseconds. */
 export function parseTimeout(text: string): number {
   const n = Number(text.replace(/s$/, ""));
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new UserError(`Reading --timeout '${text}' failed: expected seconds`, {
-      code: "InvalidNumber",
-      hint: "For example --timeout 600",
-    });
+  if (!Number.isFinite(n) || n <= 0 || n > MAX_TIMEOUT_SECONDS) {
+    throw new UserError(
+      `Reading --timeout '${text}' failed: expected a number of seconds from 0 to ${MAX_TIMEOUT_SECONDS}`,
+      {
+        code: "InvalidNumber",
+        exitCode: ExitCode.usage,
+        hint: "For example --timeout 600",
+      },
+    );
   }
   return Math.round(n * 1000);
 }
 
+/** Parses a size option (`--disk`, `--memory`) into bytes. */
+export function parseSizeOption(text: string, what: string): number {
+  try {
+    return parseSize(text, what);
+  } catch (error) {
+    throw error instanceof UserError ? asUsageError(error) : error;
+  }
+}
+
 /** Parses `--memory` into MiB. */
 export function parseMemory(text: string): number {
-  const bytes = parseSize(text, "--memory");
+  const bytes = parseSizeOption(text, "--memory");
   const mib = Math.floor(bytes / 1024 ** 2);
   if (mib < 256) {
     throw new UserError(`Reading --memory '${text}' failed: a guest needs at least 256M`, {
       code: "InvalidSize",
+      exitCode: ExitCode.usage,
       hint: "For example --memory 2G",
     });
   }
   return mib;
 }
 
+/** The same error as a usage error (exit code 2). */
+export function asUsageError(error: UserError): UserError {
+  if (error.exitCode === ExitCode.usage) return error;
+  return new UserError(error.message, {
+    code: error.code,
+    exitCode: ExitCode.usage,
+    cause: error,
+    ...(error.hint === undefined ? {} : { hint: error.hint }),
+  });
+}
+
 /** Options shared by the commands that may boot a VM. */
 export interface BootOptions {
-  accel: string;
+  accel?: string;
   timeout?: string;
 }
 
 /** Reads the boot options. */
 export function bootOptions(opts: BootOptions): { accel: AccelMode; timeoutMs: number } {
   return {
-    accel: parseAccelMode(opts.accel),
+    accel: parseAccelMode(opts.accel ?? "auto"),
     timeoutMs: opts.timeout === undefined ? 300_000 : parseTimeout(opts.timeout),
   };
 }

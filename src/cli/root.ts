@@ -44,9 +44,9 @@ export function rootCommand(result: CommandResult): Command {
         "4 timeout; exec/ssh exit with the remote command's code.",
       ].join("\n"),
     )
-    .version(`cubic ${VERSION}`, "-V, --version", "Print the version")
-    .option("-q, --quiet", "Only print errors and command output")
-    .option("-v, --verbose", "Print more detail")
+    .version(`cubic ${VERSION}`, "-V, --version", "print the version")
+    .option("-q, --quiet", "only print errors and command output")
+    .option("-v, --verbose", "print more detail")
     .showHelpAfterError("(run `cubic --help` for usage)")
     .exitOverride();
   let context: Context | undefined;

@@ -1,11 +1,29 @@
 /** `cubic run`: create, start and connect in one step. */
 import { Command } from "./commander.ts";
-import { createInstance, ensureReady, sshTarget } from "../instance.ts";
+import { UserError } from "../errors.ts";
+import { createInstance, ensureReady, sshTarget, validateName } from "../instance.ts";
 import { sshExec, sshShell } from "../ssh.ts";
 import { type CreateFlags, createOptions, withCreateFlags } from "./create.ts";
-import { type BootOptions, bootOptions, parseTarget, remoteCommand } from "./options.ts";
+import { type BootOptions, bootOptions, remoteCommand } from "./options.ts";
 import type { CommandResult, GetContext } from "./root.ts";
 import { withBootFlags } from "./start.ts";
+
+/** `run` creates the instance it names, so the name cannot carry a user as `ssh` targets do. */
+function newInstanceName(text: string): string {
+  const at = text.indexOf("@");
+  if (at >= 0) {
+    const user = text.slice(0, at);
+    const name = text.slice(at + 1);
+    throw new UserError(
+      `Using '${text}' as a new instance name failed: a name cannot contain '@' (run takes the guest user from --user)`,
+      {
+        code: "InvalidName",
+        hint: `cubic run ${name || "<name>"} --user ${user || "<user>"} --image …`,
+      },
+    );
+  }
+  return validateName(text);
+}
 
 /** The `run` command. */
 export function runCommand(getContext: GetContext, result: CommandResult): Command {
@@ -16,10 +34,13 @@ export function runCommand(getContext: GetContext, result: CommandResult): Comma
       .argument("<name>", "new instance name")
       .argument("[command...]", "a command to run instead of a shell"),
   )).action(async (nameText: string, words: string[], flags: CreateFlags & BootOptions) => {
+    // Every value is checked before anything is downloaded or created.
+    const name = newInstanceName(nameText);
+    const create = createOptions(flags);
+    const boot = bootOptions(flags);
     const ctx = await getContext();
-    const { name } = parseTarget(nameText);
-    await createInstance(ctx, name, createOptions(flags));
-    const config = await ensureReady(ctx, name, bootOptions(flags));
+    await createInstance(ctx, name, create);
+    const config = await ensureReady(ctx, name, boot);
     const target = await sshTarget(ctx, config);
     result.exitCode = words.length > 0
       ? await sshExec(target, remoteCommand(words), {

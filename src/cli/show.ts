@@ -10,6 +10,7 @@ import {
   resolveImage,
 } from "../images.ts";
 import type { Context } from "../context.ts";
+import { redactUrl } from "../http.ts";
 import type { TrustRecord } from "../image_trust.ts";
 import { diskUsedBytes, loadInstance, pathsFor, runningPid } from "../store.ts";
 import { fingerprint } from "../ssh.ts";
@@ -32,19 +33,21 @@ async function showImage(ctx: Context, text: string, json: boolean): Promise<voi
   const ref = await resolveImage(name, ctx);
   const digest = expectedDigest(await ctx.fetchText(ref.checksumUrl), ref.fileName, {
     algorithm: ref.algorithm,
-    source: ref.checksumUrl,
+    source: redactUrl(ref.checksumUrl),
   });
   const cached = await findCachedImage(ctx.paths.images, name);
   const signature = ref.signature === undefined
     ? `none: ${provider.displayName} publishes no signature for this image, so only its checksum is verified`
     : ref.signature.kind === "clearsigned"
     ? `OpenPGP clear-signed checksum file, checked against ${provider.keys.length} ${provider.displayName} key(s)`
-    : `OpenPGP detached signature over the ${ref.signature.over} at ${ref.signature.url}, checked against ${provider.keys.length} ${provider.displayName} key(s)`;
+    : `OpenPGP detached signature over the ${ref.signature.over} at ${
+      redactUrl(ref.signature.url)
+    }, checked against ${provider.keys.length} ${provider.displayName} key(s)`;
   const info = {
     image: formatImageName(name),
     names: ref.names,
-    imageUrl: ref.imageUrl,
-    checksumUrl: ref.checksumUrl,
+    imageUrl: redactUrl(ref.imageUrl),
+    checksumUrl: redactUrl(ref.checksumUrl),
     checksum: `${ref.algorithm}:${digest}`,
     signature,
     cached: cached ? cached.path : null,
@@ -56,8 +59,8 @@ async function showImage(ctx: Context, text: string, json: boolean): Promise<voi
   }
   printPairs([
     ["Image", `${info.image} (names: ${ref.names.join(", ")})`],
-    ["Image URL", ref.imageUrl],
-    ["Checksum URL", ref.checksumUrl],
+    ["Image URL", info.imageUrl],
+    ["Checksum URL", info.checksumUrl],
     ["Checksum", info.checksum],
     ["Signature", signature],
     [

@@ -19,12 +19,13 @@ export function sshCommand(getContext: GetContext, result: CommandResult): Comma
       "Open a shell in an instance (starting it if needed); with piped stdin, run it as a script and return its exit code",
     ).argument("<target>", "[user@]instance"),
   ).action(async (targetText: string, flags: BootOptions) => {
-    const ctx = await getContext();
     const { user, name } = parseTarget(targetText);
+    const boot = bootOptions(flags);
+    const ctx = await getContext();
     result.exitCode = await withReadyGuest(
       ctx,
       name,
-      { ...bootOptions(flags), user },
+      { ...boot, user },
       (target) =>
         Deno.stdin.isTerminal()
           ? sshShell(target)

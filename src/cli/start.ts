@@ -7,8 +7,8 @@ import type { CommandResult, GetContext } from "./root.ts";
 /** Adds --accel and --timeout. */
 export function withBootFlags(command: Command): Command {
   return command
-    .option("--accel <mode>", "hardware acceleration: auto, on or off", "auto")
-    .option("--timeout <seconds>", "how long to wait for the guest (default 300)");
+    .option("--accel <mode>", "hardware acceleration: auto, on or off (default: auto)")
+    .option("--timeout <seconds>", "how long to wait for the guest (default: 300)");
 }
 
 /** The `start` command. */
@@ -18,8 +18,8 @@ export function startCommand(getContext: GetContext, _result: CommandResult): Co
       .argument("<names...>", "instance names")
       .option("--no-wait", "return once QEMU runs, without waiting for SSH"),
   ).action(async (names: string[], flags: BootOptions & { wait: boolean }) => {
-    const ctx = await getContext();
     const boot = bootOptions(flags);
+    const ctx = await getContext();
     for (const name of names) {
       const config = await startInstance(ctx, name, { ...boot, wait: flags.wait });
       ctx.ui.info(`${name} is running (${config.accel}, ssh port ${config.sshPort})`);

@@ -1,6 +1,6 @@
 /** `cubic stop`: ACPI power-down, bounded wait, then force. */
 import { Command } from "./commander.ts";
-import { UserError } from "../errors.ts";
+import { ExitCode, UserError } from "../errors.ts";
 import { stopInstance } from "../instance.ts";
 import { listInstanceNames } from "../store.ts";
 import { parseTimeout } from "./options.ts";
@@ -14,28 +14,55 @@ export function stopCommand(getContext: GetContext, _result: CommandResult): Com
     .argument("[names...]", "instance names")
     .option("-a, --all", "stop every instance")
     .option("-f, --force", "end QEMU at once, without a clean shutdown")
-    .option("--timeout <seconds>", "time allowed for the clean shutdown (default 60)")
+    .option("--timeout <seconds>", "time allowed for the clean shutdown (default: 60)")
     .action(
       async (names: string[], flags: { all?: boolean; force?: boolean; timeout?: string }) => {
-        const ctx = await getContext();
-        const targets = flags.all ? await listInstanceNames(ctx.paths.machines) : names;
-        if (targets.length === 0 && !flags.all) {
+        if (names.length === 0 && !flags.all) {
           throw new UserError("Stopping failed: no instance named", {
             code: "MissingInstanceName",
+            exitCode: ExitCode.usage,
             hint: "Name one or more instances, or use --all",
           });
         }
+        const timeout = flags.timeout === undefined
+          ? {}
+          : { timeoutMs: parseTimeout(flags.timeout) };
+        const ctx = await getContext();
+        const targets = [
+          ...new Set([...names, ...(flags.all ? await listInstanceNames(ctx.paths.machines) : [])]),
+        ];
+        if (targets.length === 0) ctx.ui.info("No instances to stop");
+        // One instance that cannot be stopped must not keep the others running.
+        const failed: { name: string; error: UserError }[] = [];
         for (const name of targets) {
-          const outcome = await stopInstance(ctx, name, {
-            force: flags.force ?? false,
-            ...(flags.timeout ? { timeoutMs: parseTimeout(flags.timeout) } : {}),
-          });
+          let outcome;
+          try {
+            outcome = await stopInstance(ctx, name, { force: flags.force ?? false, ...timeout });
+          } catch (error) {
+            if (!(error instanceof UserError) || targets.length === 1) throw error;
+            ctx.ui.warn(`${error.message}${error.hint ? ` (${error.hint})` : ""}`);
+            failed.push({ name, error });
+            continue;
+          }
           ctx.ui.info(
             outcome === "not-running"
               ? `${name} is not running`
               : outcome === "forced"
               ? `${name} stopped (forced)`
               : `${name} stopped`,
+          );
+        }
+        if (failed.length > 0) {
+          throw new UserError(
+            `Stopping ${failed.length} of ${targets.length} instances failed: ${
+              failed.map((f) => f.name).join(", ")
+            }`,
+            {
+              code: "StopFailed",
+              hint: failed.length === 1 && failed[0]!.error.hint
+                ? failed[0]!.error.hint
+                : "See the warnings above for each instance",
+            },
           );
         }
       },

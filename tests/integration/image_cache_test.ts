@@ -113,6 +113,41 @@ Deno.test("an image with a qcow2 backing file is rejected even when its checksum
   );
 });
 
+Deno.test("an image with an external data file naming a host file is rejected even when its checksum matches", async () => {
+  await withMirror(
+    async ({ url }) => {
+      const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
+      try {
+        const result = await runCubic(["create", "x", "--image", "debian:12"], { env: home.env });
+        assertEquals(result.code, 1, result.stderr);
+        assertMatch(
+          result.stderr,
+          /^error: Checking 'debian-12-generic-amd64\.qcow2' failed: .*external data file \('.*secret\.raw'\)/m,
+        );
+        assertEquals((await listDir(home.images)).filter((n) => !n.endsWith(".lock")), []);
+        assertEquals(await listDir(home.machines), []);
+      } finally {
+        await Deno.remove(home.root, { recursive: true });
+      }
+    },
+    async (image, dir) => {
+      const secret = join(dir, "secret.raw");
+      await Deno.writeFile(secret, new Uint8Array(4 << 20).fill(0x53));
+      await Deno.remove(image);
+      await qemuImg(
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-o",
+        `data_file=${secret},data_file_raw=on,preallocation=metadata`,
+        image,
+        "4M",
+      );
+    },
+  );
+});
+
 Deno.test("a missing image file on the mirror is a 404 error that leaves nothing behind", async () => {
   await withMirror(async ({ url, root }) => {
     await Deno.remove(join(root, "images/cloud/bookworm/latest/debian-12-generic-amd64.qcow2"));

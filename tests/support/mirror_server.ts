@@ -20,6 +20,8 @@ export interface MirrorServer {
 export interface MirrorServerOptions {
   /** TCP port on 127.0.0.1; 0 or absent picks a free one. */
   port?: number;
+  /** Answer 401 to requests without these HTTP Basic credentials (a private mirror). */
+  basicAuth?: { user: string; password: string };
 }
 
 /** Serves the files under `root` on 127.0.0.1 with Apache-style listings and ranges. */
@@ -36,6 +38,12 @@ export async function startMirrorServer(
     async (request) => {
       const url = new URL(request.url);
       requests.push(url.pathname);
+      if (options.basicAuth && request.headers.get("authorization") !== basic(options.basicAuth)) {
+        return new Response("credentials required\n", {
+          status: 401,
+          headers: { "www-authenticate": 'Basic realm="mirror"' },
+        });
+      }
       try {
         return await respond(base, request, url, port);
       } catch (error) {
@@ -55,6 +63,10 @@ export async function startMirrorServer(
 }
 
 const CHUNK_BYTES = 256 * 1024;
+
+function basic(credentials: { user: string; password: string }): string {
+  return `Basic ${btoa(`${credentials.user}:${credentials.password}`)}`;
+}
 
 async function respond(base: string, request: Request, url: URL, port: number) {
   if (request.method !== "GET" && request.method !== "HEAD") {

@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects, assertThrows } from "../support/assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../support/assert.ts";
 import { mirrorBaseUrl, mirrorEnvName, parseConfig, trustedExtraKeys } from "../../src/config.ts";
 import { cubicPaths } from "../../src/paths.ts";
 import { UserError } from "../../src/errors.ts";
@@ -9,7 +9,7 @@ Deno.test("names the mirror variable in upper case with '-' turned into '_'", ()
 });
 
 Deno.test("the environment overrides config.yaml, which overrides the vendor default", () => {
-  const config = parseConfig("mirrors:\n  debian: http://cfg.example/debian\n", "config.yaml");
+  const { config } = parseConfig("mirrors:\n  debian: http://cfg.example/debian\n", "config.yaml");
   const def = "https://cloud.debian.org/images/cloud/";
   assertEquals(mirrorBaseUrl("debian", def, { env: {}, config: { mirrors: {}, keys: {} } }), def);
   assertEquals(mirrorBaseUrl("debian", def, { env: {}, config }), "http://cfg.example/debian/");
@@ -43,7 +43,7 @@ Deno.test("explains a config.yaml that is not valid YAML", () => {
 });
 
 Deno.test("an empty config.yaml is an empty config", () => {
-  assertEquals(parseConfig("", "c"), { mirrors: {}, keys: {} });
+  assertEquals(parseConfig("", "c"), { config: { mirrors: {}, keys: {} }, warnings: [] });
 });
 
 Deno.test("honours XDG_DATA_HOME, XDG_CACHE_HOME and XDG_CONFIG_HOME", () => {
@@ -76,10 +76,10 @@ Deno.test("config.yaml trusts extra keys per provider, from files or inline", as
   try {
     const key = "-----BEGIN PGP PUBLIC KEY BLOCK-----\nabc\n-----END PGP PUBLIC KEY BLOCK-----\n";
     await Deno.writeTextFile(`${dir}/k.asc`, key);
-    const config = parseConfig(`keys:\n  ubuntu: ["${dir}/k.asc"]\n`, "c");
+    const { config } = parseConfig(`keys:\n  ubuntu: ["${dir}/k.asc"]\n`, "c");
     assertEquals(await trustedExtraKeys(config, "ubuntu"), [key]);
     assertEquals(await trustedExtraKeys(config, "fedora"), []);
-    const missing = parseConfig(`keys:\n  ubuntu: ["${dir}/missing.asc"]\n`, "c");
+    const { config: missing } = parseConfig(`keys:\n  ubuntu: ["${dir}/missing.asc"]\n`, "c");
     await assertRejects(() => trustedExtraKeys(missing, "ubuntu"), UserError, "missing.asc");
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -88,4 +88,58 @@ Deno.test("config.yaml trusts extra keys per provider, from files or inline", as
 
 Deno.test("rejects keys that are not lists", () => {
   assertThrows(() => parseConfig("keys:\n  ubuntu: 3\n", "c"), UserError, "keys.ubuntu");
+});
+
+Deno.test("an unknown top-level key in config.yaml is a warning that suggests the known one", () => {
+  const { config, warnings } = parseConfig(
+    "mirror:\n  debian: http://127.0.0.1:8080/\n",
+    "/home/u/.config/cubic/config.yaml",
+  );
+  assertEquals(config, { mirrors: {}, keys: {} });
+  assertEquals(warnings, [
+    "Reading '/home/u/.config/cubic/config.yaml': ignoring the unknown key 'mirror' (did you mean 'mirrors'?) (known keys: mirrors, keys)",
+  ]);
+});
+
+Deno.test("a provider id no provider has under mirrors or keys is a warning naming the likely one", () => {
+  const text = "mirrors:\n  debain: http://127.0.0.1:8080/\n  debian: http://127.0.0.1:9/\n" +
+    "keys:\n  plan9: [/k.asc]\n";
+  const { warnings } = parseConfig(text, "c", { knownProviders: ["debian", "ubuntu"] });
+  assertEquals(warnings, [
+    "Reading 'c': ignoring mirrors.debain: no provider has the id 'debain' (did you mean 'debian'?) (known: debian, ubuntu)",
+    "Reading 'c': ignoring keys.plan9: no provider has the id 'plan9' (known: debian, ubuntu)",
+  ]);
+});
+
+Deno.test("provider ids are not checked when the caller does not say which exist", () => {
+  assertEquals(parseConfig("mirrors:\n  debain: http://x/\n", "c").warnings, []);
+});
+
+Deno.test("a well-formed config.yaml has no warnings", () => {
+  const text = "mirrors:\n  debian: http://127.0.0.1:8080/\nkeys:\n  ubuntu: [/k.asc]\n";
+  assertEquals(parseConfig(text, "c", { knownProviders: ["debian", "ubuntu"] }).warnings, []);
+});
+
+Deno.test("a mirror URL's credentials never appear in the mirror URL errors", () => {
+  for (const bad of ["ftp://user:hunter2@x/", "user:hunter2@:not a url"]) {
+    const error = assertThrows<UserError>(
+      () =>
+        mirrorBaseUrl("debian", "https://x/", {
+          env: { CUBIC_MIRROR_DEBIAN: bad },
+          config: { mirrors: {}, keys: {} },
+        }),
+      UserError,
+    );
+    assert(!`${error.message} ${error.hint}`.includes("hunter2"), error.message);
+  }
+});
+
+Deno.test("the mirror base URL comes back without its credentials", () => {
+  assertEquals(
+    mirrorBaseUrl("debian", "https://x/", {
+      env: { CUBIC_MIRROR_DEBIAN: "http://user:hunter2@127.0.0.1:8080/images/cloud" },
+      config: { mirrors: {}, keys: {} },
+    }),
+    "http://127.0.0.1:8080/images/cloud/",
+  );
 });

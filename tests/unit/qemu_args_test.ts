@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../support/assert.ts";
-import { qemuArgs, type QemuSpec } from "../../src/qemu.ts";
+import { escapeQemuOption, qemuArgs, type QemuSpec } from "../../src/qemu.ts";
 
 const spec: QemuSpec = {
   name: "dev",
@@ -86,4 +86,39 @@ Deno.test("QEMU runs detached with a pidfile, the serial log and a seccomp sandb
 Deno.test("--isolate restricts the user network", () => {
   assert(optionValues(qemuArgs({ ...spec, isolate: true }), "-netdev")[0]!.includes("restrict=on"));
   assert(!optionValues(qemuArgs(spec), "-netdev")[0]!.includes("restrict=on"));
+});
+
+Deno.test("commas in paths are doubled inside option values, and the pidfile stays as it is", () => {
+  const m = "/tmp/da,ta/cubic/machines/dev";
+  const args = qemuArgs({
+    ...spec,
+    firmwareCode: "/opt/fw,x/OVMF_CODE.fd",
+    firmwareVars: `${m}/efivars.fd`,
+    disk: `${m}/disk.qcow2`,
+    seed: `${m}/cidata.iso`,
+    tlsDir: `${m}/tls`,
+    pidfile: `${m}/qemu.pid`,
+    serialLog: `${m}/serial.log`,
+  });
+  const e = "/tmp/da,,ta/cubic/machines/dev";
+  assertEquals(optionValues(args, "-drive"), [
+    "if=pflash,format=raw,unit=0,readonly=on,file=/opt/fw,,x/OVMF_CODE.fd",
+    `if=pflash,format=raw,unit=1,file=${e}/efivars.fd`,
+    `if=none,id=disk0,format=qcow2,file=${e}/disk.qcow2,discard=unmap`,
+    `if=none,id=seed0,format=raw,readonly=on,file=${e}/cidata.iso`,
+  ]);
+  assert(
+    optionValues(args, "-object").includes(
+      `tls-creds-x509,id=tls0,dir=${e}/tls,endpoint=server,verify-peer=on`,
+    ),
+  );
+  assert(optionValues(args, "-chardev")[1]!.endsWith(`,logfile=${e}/serial.log,logappend=on`));
+  // -pidfile takes a plain file name, not an option list: escaping it would name another file.
+  assertEquals(optionValues(args, "-pidfile"), [`${m}/qemu.pid`]);
+});
+
+Deno.test("an option value with a comma cannot inject another option", () => {
+  assertEquals(escapeQemuOption("/x,readonly=off"), "/x,,readonly=off");
+  assertEquals(escapeQemuOption("/a,,b"), "/a,,,,b");
+  assertEquals(escapeQemuOption("/plain/path"), "/plain/path");
 });
