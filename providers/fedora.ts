@@ -23,6 +23,14 @@ import {
 } from "../src/provider.ts";
 import { FEDORA_42_KEY, FEDORA_43_KEY, FEDORA_44_KEY, FEDORA_45_KEY } from "./keys/fedora.ts";
 
+/** Fedora's signing key per release (see keys/fedora.ts for fingerprints and sources). */
+const RELEASE_KEYS: Readonly<Record<string, string>> = {
+  "42": FEDORA_42_KEY,
+  "43": FEDORA_43_KEY,
+  "44": FEDORA_44_KEY,
+  "45": FEDORA_45_KEY,
+};
+
 const VENDOR_ARCH: Readonly<Record<Arch, string>> = { amd64: "x86_64", arm64: "aarch64" };
 
 /** The newest compose's Generic image of `release` for `arch`, or `undefined`. */
@@ -56,7 +64,7 @@ export const fedora: Provider = {
   displayName: "Fedora",
   defaultBaseUrl: "https://dl.fedoraproject.org/pub/fedora/linux/releases/",
   // One key per release; a release newer than these needs its key added here.
-  keys: [FEDORA_42_KEY, FEDORA_43_KEY, FEDORA_44_KEY, FEDORA_45_KEY],
+  keys: Object.values(RELEASE_KEYS),
 
   async releases(ctx: ProviderContext): Promise<ReleaseInfo[]> {
     return probeReleases(
@@ -77,6 +85,9 @@ export const fedora: Provider = {
       checksum,
       algorithm: "sha256",
       signature: { kind: "clearsigned" },
+      // Each release is signed by its own key; a release without a shipped key verifies only
+      // against keys the user trusts in config.yaml.
+      keys: RELEASE_KEYS[name] === undefined ? [] : [RELEASE_KEYS[name]],
     });
   },
 };

@@ -2,6 +2,7 @@ import { assertEquals, assertRejects } from "../tests/support/assert.ts";
 import { fedora } from "./fedora.ts";
 import { fixtureFetcher, FIXTURES } from "../tests/support/fixture_fetcher.ts";
 import { expectedDigest } from "../src/checksum.ts";
+import { FEDORA_44_KEY } from "./keys/fedora.ts";
 
 const BASE = "https://dl.fedoraproject.org/pub/fedora/linux/releases/";
 const ctx = () => ({
@@ -20,6 +21,7 @@ Deno.test("fedora resolves fedora:44 on amd64 to the compose-dated Generic image
     checksumUrl: `${dir}Fedora-Cloud-44-1.7-x86_64-CHECKSUM`,
     algorithm: "sha256",
     signature: { kind: "clearsigned" },
+    keys: [FEDORA_44_KEY],
   });
 });
 
@@ -89,4 +91,9 @@ Deno.test("fedora surfaces a mirror failure other than 404", async () => {
   const failing = { baseUrl: BASE, fetchText: () => Promise.reject(new Error("connection reset")) };
   await assertRejects(() => fedora.resolve(failing, "44", "amd64"), Error, "connection reset");
   await assertRejects(() => fedora.releases(failing), Error, "connection reset");
+});
+
+Deno.test("fedora binds each release to its own signing key, so another release's key cannot vouch for it", async () => {
+  const ref = await fedora.resolve(ctx(), "44", "amd64");
+  assertEquals(ref?.keys, [FEDORA_44_KEY]);
 });

@@ -115,7 +115,7 @@ export async function obtainImage(ctx: Context, imageText: string): Promise<Cach
     return await ensureImage(ref, {
       imagesDir: ctx.paths.images,
       fetchText: ctx.fetchText,
-      keys: [...provider.keys, ...(await trustedExtraKeys(ctx.config, provider.id))],
+      keys: [...(ref.keys ?? provider.keys), ...(await trustedExtraKeys(ctx.config, provider.id))],
       onRetry: (info) => {
         progress?.stop();
         const reason = info.error instanceof Error ? info.error.message : String(info.error);

@@ -53,6 +53,11 @@ export interface ImageRef {
   algorithm: HashAlgorithm;
   /** How the vendor signs it; absent when the vendor publishes no signature (checksum only). */
   signature?: SignatureRef;
+  /**
+   * The only keys that may sign this image, when narrower than the provider's (Fedora signs each
+   * release with its own key, so F44's key must not vouch for F42).
+   */
+  keys?: readonly string[];
 }
 
 /**
@@ -182,11 +187,13 @@ export interface ImageRefOptions {
   algorithm: HashAlgorithm;
   /** Omitted (or `undefined`) when the vendor signs nothing Cubic can verify. */
   signature?: SignatureRef | undefined;
+  /** See {@linkcode ImageRef.keys}. */
+  keys?: readonly string[] | undefined;
 }
 
 /** The {@linkcode ImageRef} of the image `file` in the directory URL `dir` (pure). */
 export function imageRef(dir: string, file: string, options: ImageRefOptions): ImageRef {
-  const { vendor, names, arch, checksum, algorithm, signature } = options;
+  const { vendor, names, arch, checksum, algorithm, signature, keys } = options;
   return {
     vendor,
     names,
@@ -196,6 +203,7 @@ export function imageRef(dir: string, file: string, options: ImageRefOptions): I
     checksumUrl: dir + checksum,
     algorithm,
     ...(signature && { signature }),
+    ...(keys && { keys }),
   };
 }
 

@@ -39,10 +39,12 @@ async function showImage(ctx: Context, text: string, json: boolean): Promise<voi
   const signature = ref.signature === undefined
     ? `none: ${provider.displayName} publishes no signature for this image, so only its checksum is verified`
     : ref.signature.kind === "clearsigned"
-    ? `OpenPGP clear-signed checksum file, checked against ${provider.keys.length} ${provider.displayName} key(s)`
+    ? `OpenPGP clear-signed checksum file, checked against ${
+      (ref.keys ?? provider.keys).length
+    } ${provider.displayName} key(s)`
     : `OpenPGP detached signature over the ${ref.signature.over} at ${
       redactUrl(ref.signature.url)
-    }, checked against ${provider.keys.length} ${provider.displayName} key(s)`;
+    }, checked against ${(ref.keys ?? provider.keys).length} ${provider.displayName} key(s)`;
   const info = {
     image: formatImageName(name),
     names: ref.names,
