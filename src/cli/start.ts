@@ -1,5 +1,6 @@
 /** `cubic start`: boot instances and wait until they accept SSH logins. */
 import { Command } from "./commander.ts";
+import { UserError } from "../errors.ts";
 import { startInstance } from "../instance.ts";
 import { type BootOptions, bootOptions } from "./options.ts";
 import type { CommandResult, GetContext } from "./root.ts";
@@ -20,9 +21,52 @@ export function startCommand(getContext: GetContext, _result: CommandResult): Co
   ).action(async (names: string[], flags: BootOptions & { wait: boolean }) => {
     const boot = bootOptions(flags);
     const ctx = await getContext();
+    if (names.length === 1) {
+      const config = await startInstance(ctx, names[0]!, { ...boot, wait: flags.wait });
+      ctx.ui.info(`${names[0]} is running (${config.accel}, ssh port ${config.sshPort})`);
+      return;
+    }
+    // Several instances: launch them all first so they boot side by side, then wait for each;
+    // one that fails does not keep the others from starting.
+    const failed: { name: string; error: UserError }[] = [];
+    const launched: string[] = [];
     for (const name of names) {
-      const config = await startInstance(ctx, name, { ...boot, wait: flags.wait });
-      ctx.ui.info(`${name} is running (${config.accel}, ssh port ${config.sshPort})`);
+      try {
+        await startInstance(ctx, name, { ...boot, wait: false });
+        launched.push(name);
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        ctx.ui.warn(`${name}: ${error.message}`);
+        failed.push({ name, error });
+      }
+    }
+    for (const name of launched) {
+      if (!flags.wait) {
+        ctx.ui.info(`${name} is starting`);
+        continue;
+      }
+      try {
+        const config = await startInstance(ctx, name, { ...boot, wait: true });
+        ctx.ui.info(`${name} is running (${config.accel}, ssh port ${config.sshPort})`);
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        ctx.ui.warn(`${name}: ${error.message}`);
+        failed.push({ name, error });
+      }
+    }
+    if (failed.length > 0) {
+      throw new UserError(
+        `Starting ${failed.length} of ${names.length} instances failed: ${
+          failed.map((f) => f.name).join(", ")
+        }`,
+        {
+          code: "StartFailed",
+          exitCode: failed.every((f) => f.error.exitCode === failed[0]!.error.exitCode)
+            ? failed[0]!.error.exitCode
+            : 1,
+          hint: "See the warnings above for each instance",
+        },
+      );
     }
   });
 }

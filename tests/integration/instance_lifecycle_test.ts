@@ -346,3 +346,23 @@ Deno.test("stop --timeout bounds the whole stop of a frozen QEMU, connecting to 
     }
   });
 });
+
+Deno.test("start of several instances launches every one it can and reports the ones that failed", async () => {
+  await withMirrorHome(async (home, scratch) => {
+    const fake = await fakeQemuDir(scratch);
+    const env = { ...home.env, ...(await firmwareFiles(scratch)), CUBIC_QEMU_DIR: fake.dir };
+    const cubic = (args: string[]) => runCubic(args, { env });
+    assertEquals((await cubic(["create", "one", "-i", "debian:12"])).code, 0);
+    assertEquals((await cubic(["create", "two", "-i", "debian:12"])).code, 0);
+    try {
+      const r = await cubic(["start", "--no-wait", "--accel", "off", "one", "ghost", "two"]);
+      assertEquals(r.code, 1, r.stderr);
+      assertMatch(r.stderr, /^warning: ghost: Finding the instance 'ghost' failed/m);
+      assertMatch(r.stderr, /^error: Starting 1 of 3 instances failed: ghost$/m);
+      assertEquals((await listDir(fake.launches)).length, 2, "one and two were launched");
+      assert(alive(await readPid(home, "one")) && alive(await readPid(home, "two")));
+    } finally {
+      for (const name of ["one", "two"]) await readPid(home, name).then(kill, () => {});
+    }
+  });
+});
