@@ -60,12 +60,9 @@ export const debian: Provider = {
   async releases(ctx: ProviderContext): Promise<ReleaseInfo[]> {
     const out: ReleaseInfo[] = [];
     for (const codename of await codenames(ctx)) {
-      let images;
-      try {
-        images = await latestImages(ctx, codename);
-      } catch {
-        continue; // an EOL codename without latest/ is not an offer
-      }
+      // An EOL codename without latest/ (404) is not an offer; any other failure (a 503, a
+      // timeout) must reach the catalogue, which then keeps the last good list.
+      const images = await latestImages(ctx, codename);
       const version = images?.[0]?.version;
       if (!images || !version) continue;
       out.push({ names: [version, codename], arches: [...new Set(images.map((i) => i.arch))] });

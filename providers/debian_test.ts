@@ -2,6 +2,7 @@ import { assertEquals, assertRejects } from "../tests/support/assert.ts";
 import { debian } from "./debian.ts";
 import { fixtureFetcher, FIXTURES } from "../tests/support/fixture_fetcher.ts";
 import { expectedDigest } from "../src/checksum.ts";
+import { HttpError } from "../src/http.ts";
 
 const BASE = "https://cloud.debian.org/images/cloud/";
 const ctx = () => ({
@@ -66,4 +67,28 @@ Deno.test("debian surfaces a mirror failure other than 404", async () => {
     Error,
     "connection reset",
   );
+});
+
+Deno.test("debian's release list fails on a 503 for a codename's latest/ instead of dropping it", async () => {
+  const fixtures = ctx().fetchText;
+  const flaky = {
+    baseUrl: BASE,
+    fetchText: (url: string) =>
+      url === `${BASE}bookworm/latest/`
+        ? Promise.reject(new HttpError(url, 503, "Service Unavailable"))
+        : fixtures(url),
+  };
+  await assertRejects(() => debian.releases(flaky), HttpError, "HTTP 503");
+});
+
+Deno.test("debian's release list skips only codenames whose latest/ is a 404", async () => {
+  const fixtures = ctx().fetchText;
+  const gone = {
+    baseUrl: BASE,
+    fetchText: (url: string) =>
+      url === `${BASE}trixie/latest/`
+        ? Promise.reject(new HttpError(url, 404, "Not Found"))
+        : fixtures(url),
+  };
+  assertEquals((await debian.releases(gone)).map((r) => r.names), [["12", "bookworm"]]);
 });

@@ -1,8 +1,10 @@
 /**
  * The image cache: verified downloads only. An image is streamed to a hidden partial file while
- * it is hashed, checked against the vendor's checksum and for a qcow2 backing-file reference, and
+ * it is hashed, checked against the vendor's (signature-checked) checksum, for a qcow2 header
+ * that opens no other host file and against the vendor's image signature where there is one, and
  * only then published under its final name by an atomic rename. Final names carry the digest, so
- * a newer vendor build never replaces the file existing instances are based on.
+ * a newer vendor build never replaces the file existing instances are based on. Every rejection
+ * of the image itself exits with code 3, and nothing is cached.
  *
  * Files in the images directory, for an image `<key>` = `<vendor>-<name>-<arch>`:
  *
@@ -23,14 +25,28 @@
  * `CUBIC_RETRY_DELAY_MS`). When the retries run out the partial is kept for the next run. Every
  * other failure deletes it: a checksum mismatch must never be resumed, a 404 or 403 will not get
  * better, and on a full disk the space goes back to the user at once (`DiskFull` error) rather
- * than staying occupied by a file that cannot be finished there.
+ * than staying occupied by a file that cannot be finished there. One exception: when the whole
+ * image arrived and matched its checksum but its signature (Arch's `<image>.sig`) could not be
+ * fetched for a transient reason, the complete partial is kept, so the next run fetches only the
+ * signature (it re-hashes the partial and checks everything again before publishing).
+ *
+ * A file-size limit (`ulimit -f`) smaller than the image would kill Cubic with SIGXFSZ and no
+ * word; while downloading, the signal is caught so that the write fails with EFBIG instead and
+ * the user gets a `DiskFull` error naming the limit.
  */
-import { trustedChecksumText, type TrustRecord, verifyImageSignature } from "./image_trust.ts";
+import {
+  type FetchBytes,
+  SignatureFetchError,
+  type TrustedKeys,
+  type TrustRecord,
+  verifiedChecksum,
+  verifyImageSignature,
+} from "./image_trust.ts";
 import type { Hash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
-import { createDigest, expectedDigest } from "./checksum.ts";
+import { createDigest } from "./checksum.ts";
 import { mirrorEnvName } from "./config.ts";
-import { InvalidChecksum, UserError } from "./errors.ts";
+import { ExitCode, InvalidChecksum, UserError } from "./errors.ts";
 import {
   fetchChecked,
   HttpError,
@@ -41,7 +57,7 @@ import {
   type TransferSettings,
   transferSettings,
 } from "./http.ts";
-import type { Arch, FetchText, HashAlgorithm, ImageRef } from "./provider.ts";
+import type { Arch, HashAlgorithm, ImageRef } from "./provider.ts";
 import { inspectQcow2Header } from "./qcow2.ts";
 import { formatBytes } from "./ui.ts";
 
@@ -115,7 +131,6 @@ export async function findCachedImage(
 /** Options for {@linkcode ensureImage}. */
 export interface EnsureImageOptions {
   imagesDir: string;
-  fetchText: FetchText;
   onProgress?: ProgressFn;
   /** Called once when a download starts (not when the cache already has the image). */
   onDownload?: (ref: ImageRef) => void;
@@ -123,8 +138,10 @@ export interface EnsureImageOptions {
   onRetry?: (info: RetryInfo) => void;
   /** Stall timeout and retry policy; defaults come from the environment. */
   transfer?: Partial<TransferSettings>;
-  /** OpenPGP keys trusted for this image's vendor (the provider's plus the user's). */
-  keys?: readonly string[];
+  /** OpenPGP keys trusted for this image (see `trustedKeysFor`); none by default. */
+  keys?: TrustedKeys;
+  /** Fetches the checksum file and signatures; default `fetchBytes` from http.ts. */
+  fetchBytes?: FetchBytes;
 }
 
 /**
@@ -135,14 +152,15 @@ export async function ensureImage(
   ref: ImageRef,
   options: EnsureImageOptions,
 ): Promise<CachedImage> {
-  const keys = options.keys ?? [];
+  const keys = options.keys ?? { keys: [], fromConfig: 0 };
+  const settings = { ...transferSettings(Deno.env.toObject()), ...options.transfer };
   // Only a checksum file whose signature verified (or a vendor that signs nothing) is believed.
-  const signed = await trustedChecksumText(ref, await options.fetchText(ref.checksumUrl), keys);
-  const checksumText = signed.text;
-  const digest = expectedDigest(checksumText, ref.fileName, {
-    algorithm: ref.algorithm,
-    source: ref.checksumUrl,
-  });
+  const fetching = {
+    transfer: settings,
+    ...(options.fetchBytes ? { fetchBytes: options.fetchBytes } : {}),
+  };
+  const signed = await verifiedChecksum(ref, { keys, ...fetching });
+  const digest = signed.digest;
   const file = cacheFileName(ref, digest);
   const finalPath = join(options.imagesDir, file);
   await Deno.mkdir(options.imagesDir, { recursive: true, mode: 0o700 });
@@ -162,18 +180,35 @@ export async function ensureImage(
     if (again && again.digest === digest) return again;
     options.onDownload?.(ref);
     const partial = partialFiles(options.imagesDir, key);
-    const settings = { ...transferSettings(Deno.env.toObject()), ...options.transfer };
     try {
-      const download = await downloadResumable(ref, digest, partial, { ...options, settings });
-      verifyDigest(ref, download.digest, digest);
-      await verifyQcow2(ref, partial.data);
-      const trust = (await verifyImageSignature(ref, partial.data, keys)) ?? signed.trust;
-      return await publish(ref, digest, partial, finalPath, { size: download.size, trust });
+      return await withFileSizeSignalCaught(async () => {
+        const download = await downloadResumable(ref, digest, partial, { ...options, settings });
+        verifyDigest(ref, download.digest, digest);
+        await verifyQcow2(ref, partial.data);
+        const trust = (await verifyImageSignature(ref, partial.data, keys, fetching)) ??
+          signed.trust;
+        return await publish(ref, digest, partial, finalPath, { size: download.size, trust });
+      });
     } catch (error) {
       throw await settleFailure(error, ref, partial, { imagesDir: options.imagesDir, settings });
     }
   } finally {
     await lock.unlock();
+  }
+}
+
+/**
+ * Runs `fn` with SIGXFSZ caught (a listener replaces the default action, which kills the
+ * process), so that a write beyond `ulimit -f` fails with EFBIG and is reported as `DiskFull`.
+ */
+async function withFileSizeSignalCaught<T>(fn: () => Promise<T>): Promise<T> {
+  if (Deno.build.os === "windows") return await fn(); // no such signal
+  const ignore = () => {};
+  Deno.addSignalListener("SIGXFSZ", ignore);
+  try {
+    return await fn();
+  } finally {
+    Deno.removeSignalListener("SIGXFSZ", ignore);
   }
 }
 
@@ -416,51 +451,47 @@ function verifyDigest(ref: ImageRef, actual: string, expected: string): void {
 
 async function verifyQcow2(ref: ImageRef, path: string): Promise<void> {
   const header = await inspectQcow2Header(path);
-  if (!header.isQcow2) {
-    throw new UserError(`Checking '${ref.fileName}' failed: it is not a qcow2 disk image`, {
-      code: "NotQcow2",
-      hint: "The mirror serves something else under the image's name; check the mirror URL",
+  const reject = (detail: string, code: string, hint: string) =>
+    new UserError(`Checking '${ref.fileName}' failed: ${detail}`, {
+      code,
+      exitCode: ExitCode.verification,
+      hint: `${hint}; nothing was cached`,
     });
+  if (!header.isQcow2) {
+    throw reject(
+      "it is not a qcow2 disk image",
+      "NotQcow2",
+      "The mirror serves something else under the image's name; check the mirror URL",
+    );
   }
   if (header.backingFile !== undefined) {
-    throw new UserError(
-      `Checking '${ref.fileName}' failed: the image names a backing file ('${header.backingFile}'), which could make QEMU read host files`,
-      {
-        code: "BackingFileImage",
-        hint: "Cubic only runs self-contained images; report this to the vendor",
-      },
+    throw reject(
+      `the image names a backing file ('${header.backingFile}'), which could make QEMU read host files`,
+      "BackingFileImage",
+      "Cubic only runs self-contained images; report this to the vendor",
     );
   }
   if (header.dataFile !== undefined) {
-    throw new UserError(
-      `Checking '${ref.fileName}' failed: the image keeps its data in an external data file ('${header.dataFile}'), which could make QEMU read host files`,
-      {
-        code: "DataFileImage",
-        hint:
-          "Cubic only runs self-contained images; nothing was cached. Report this to the vendor",
-      },
+    throw reject(
+      `the image keeps its data in an external data file ('${header.dataFile}'), which could make QEMU read host files`,
+      "DataFileImage",
+      "Cubic only runs self-contained images; report this to the vendor",
     );
   }
   if (header.unknownIncompatibleFeatures !== 0n) {
-    throw new UserError(
-      `Checking '${ref.fileName}' failed: the image uses qcow2 incompatible features Cubic does not know (bits 0x${
+    throw reject(
+      `the image uses qcow2 incompatible features Cubic does not know (bits 0x${
         header.unknownIncompatibleFeatures.toString(16)
       })`,
-      {
-        code: "UnknownQcow2Feature",
-        hint:
-          "Cubic only runs images whose qcow2 features it can vouch for; nothing was cached. Report this to the vendor",
-      },
+      "UnknownQcow2Feature",
+      "Cubic only runs images whose qcow2 features it can vouch for; report this to the vendor",
     );
   }
   if (header.malformed !== undefined) {
-    throw new UserError(
-      `Checking '${ref.fileName}' failed: its qcow2 header is malformed (${header.malformed})`,
-      {
-        code: "MalformedQcow2",
-        hint:
-          "The mirror serves a damaged or crafted image; nothing was cached. Try another mirror",
-      },
+    throw reject(
+      `its qcow2 header is malformed (${header.malformed})`,
+      "MalformedQcow2",
+      "The mirror serves a damaged or crafted image; try another mirror",
     );
   }
 }
@@ -512,6 +543,23 @@ async function settleFailure(
   context: { imagesDir: string; settings: TransferSettings },
 ): Promise<unknown> {
   const pull = `cubic pull ${ref.vendor}:${ref.names[0] ?? ""}:${ref.arch}`;
+  if (error instanceof SignatureFetchError) {
+    // The image arrived whole and matched its checksum; only its signature could not be fetched.
+    const kept = error.transient ? await completeSize(ref, partial) : undefined;
+    if (kept === undefined) {
+      await discardPartial(partial);
+      return error;
+    }
+    return new UserError(error.message, {
+      cause: error.cause,
+      code: error.code,
+      hint: `The downloaded image (${
+        formatBytes(kept)
+      }) is kept, not yet trusted: run \`${pull}\` to fetch the signature again without downloading the image again, or use another mirror with ${
+        mirrorEnvName(ref.vendor)
+      }`,
+    });
+  }
   if (isDiskFull(error)) {
     const total = (await readPartialState(partial.state))?.total;
     await discardPartial(partial);
@@ -552,6 +600,18 @@ async function settleFailure(
   }
   await discardPartial(partial);
   return error;
+}
+
+/**
+ * The partial's size when it holds the whole image and the next run can resume it (same URL, a
+ * validator, a known total): that run then downloads nothing. Otherwise `undefined`.
+ */
+async function completeSize(ref: ImageRef, partial: PartialFiles): Promise<number | undefined> {
+  const state = await readPartialState(partial.state);
+  const size = await fileSize(partial.data);
+  const resumable = state !== undefined && state.url === ref.imageUrl &&
+    (state.etag ?? state.lastModified) !== undefined && state.total === size;
+  return resumable && size !== undefined && size > 0 ? size : undefined;
 }
 
 function isDiskFull(error: unknown): boolean {

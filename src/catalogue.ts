@@ -1,13 +1,14 @@
 /**
  * The image catalogue behind `cubic images`: every provider's releases × arches, resolved
  * against the mirrors, with sizes from HTTP HEAD. Kept in `<cache>/catalogue.json` per vendor
- * for a day; a vendor whose mirror fails falls back to its stale entries with a notice, and a
- * vendor with nothing to fall back on is reported, never silently dropped.
+ * for a day; a vendor whose mirror fails, or suddenly lists nothing, falls back to its stale
+ * entries with a notice, and a vendor with nothing to fall back on is reported, never silently
+ * dropped. An empty result is never stored over a good list.
  */
 import { join } from "node:path";
 import { mirrorBaseUrl } from "./config.ts";
 import type { Context } from "./context.ts";
-import { fetchChecked, redactUrls } from "./http.ts";
+import { fetchChecked, redactUrl, redactUrls } from "./http.ts";
 import type { Arch, ImageRef, Provider } from "./provider.ts";
 import { ARCHES } from "./provider.ts";
 
@@ -37,10 +38,15 @@ interface VendorCatalogue {
 /** The catalogue with notes on where it came from. */
 export interface Catalogue {
   entries: CatalogueEntry[];
-  /** Vendors served from a stale copy, with when it was fetched and why. */
+  /**
+   * Vendors served from their last good list, with when it was fetched and why: the mirror
+   * failed (`mirror unreachable (…)`) or listed nothing (`no images found at <url>`).
+   */
   stale: { vendor: string; fetchedAt: string; reason: string }[];
   /** Vendors with no entries at all because their mirror failed. */
   failed: { vendor: string; reason: string }[];
+  /** Vendors whose mirror answered but offered no image, with nothing to fall back on. */
+  empty: { vendor: string; url: string }[];
 }
 
 /** How long a vendor's listing is reused without asking the mirror. */
@@ -82,11 +88,23 @@ export function entryOf(ref: ImageRef, size: number | null): CatalogueEntry {
   };
 }
 
+/**
+ * Larger than any cloud image: a Content-Length above it is a broken or lying mirror, and is
+ * shown as unknown rather than as "90949470 TiB".
+ */
+export const MAX_PLAUSIBLE_IMAGE_BYTES = 1024 ** 4;
+
+/** The image size a Content-Length header states, or null when absent or implausible (pure). */
+export function sizeFromContentLength(header: string | null): number | null {
+  if (header === null || !/^\d+$/.test(header.trim())) return null;
+  const size = Number(header.trim());
+  return size > 0 && size <= MAX_PLAUSIBLE_IMAGE_BYTES ? size : null;
+}
+
 async function headSize(url: string): Promise<number | null> {
   try {
     const response = await fetchChecked(url, { method: "HEAD", timeoutMs: 15_000 });
-    const length = response.headers.get("content-length");
-    return length === null ? null : Number(length);
+    return sizeFromContentLength(response.headers.get("content-length"));
   } catch {
     return null;
   }
@@ -117,36 +135,60 @@ export async function loadCatalogue(
 ): Promise<Catalogue> {
   const now = options.now ?? Date.now();
   const stored = await readStored(ctx.paths.cache);
-  const result: Catalogue = { entries: [], stale: [], failed: [] };
+  const result: Catalogue = { entries: [], stale: [], failed: [], empty: [] };
   let changed = false;
   await Promise.all(ctx.providers.map(async (provider) => {
     const baseUrl = mirrorBaseUrl(provider.id, provider.defaultBaseUrl, ctx);
     const previous = stored[provider.id];
-    const usable = previous && previous.baseUrl === baseUrl;
+    // An empty stored list (written by older versions) is nothing to fall back on.
+    const usable = previous !== undefined && previous.baseUrl === baseUrl &&
+      previous.entries.length > 0;
     if (!options.refresh && usable && now - Date.parse(previous.fetchedAt) < CATALOGUE_TTL_MS) {
       result.entries.push(...previous.entries);
       return;
     }
+    let entries: CatalogueEntry[];
     try {
-      const entries = await fetchVendor(ctx, provider, baseUrl);
-      stored[provider.id] = {
-        vendor: provider.id,
-        baseUrl,
-        fetchedAt: new Date(now).toISOString(),
-        entries,
-      };
-      changed = true;
-      result.entries.push(...entries);
+      entries = await fetchVendor(ctx, provider, baseUrl);
     } catch (error) {
       // Shown as a notice by `cubic images`: never with a mirror's password in it.
       const reason = redactUrls(error instanceof Error ? error.message : String(error));
       if (usable) {
         result.entries.push(...previous.entries);
-        result.stale.push({ vendor: provider.id, fetchedAt: previous.fetchedAt, reason });
+        result.stale.push({
+          vendor: provider.id,
+          fetchedAt: previous.fetchedAt,
+          reason: `mirror unreachable (${reason})`,
+        });
       } else {
         result.failed.push({ vendor: provider.id, reason });
       }
+      return;
     }
+    if (entries.length === 0) {
+      // A mirror that lists nothing is more likely broken (a wrong base URL, a half-synced
+      // mirror) than empty: keep the last good list instead of replacing it with nothing.
+      const url = redactUrl(baseUrl);
+      if (usable) {
+        result.entries.push(...previous.entries);
+        result.stale.push({
+          vendor: provider.id,
+          fetchedAt: previous.fetchedAt,
+          reason: `no images found at ${url}`,
+        });
+      } else {
+        result.empty.push({ vendor: provider.id, url });
+      }
+      return;
+    }
+    stored[provider.id] = {
+      vendor: provider.id,
+      baseUrl,
+      fetchedAt: new Date(now).toISOString(),
+      entries,
+    };
+    changed = true;
+    result.entries.push(...entries);
   }));
   if (changed) await writeStored(ctx.paths.cache, stored);
   result.entries.sort((a, b) =>
@@ -154,5 +196,11 @@ export async function loadCatalogue(
     b.name.localeCompare(a.name, undefined, { numeric: true }) ||
     a.arch.localeCompare(b.arch)
   );
+  // Vendors are fetched concurrently: sort the notes so their order does not depend on timing.
+  const byVendor = (a: { vendor: string }, b: { vendor: string }) =>
+    a.vendor.localeCompare(b.vendor);
+  result.stale.sort(byVendor);
+  result.failed.sort(byVendor);
+  result.empty.sort(byVendor);
   return result;
 }

@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
+import { looksArmoured, publicKeyProblem } from "./armoured_key.ts";
 import { UserError } from "./errors.ts";
 import { redactUrl, rememberCredentials } from "./http.ts";
 
@@ -53,12 +54,13 @@ export function parseConfig(
   try {
     doc = parse(text);
   } catch (cause) {
-    throw new UserError(`Reading '${source}' failed: ${(cause as Error).message}`, {
+    throw new UserError(`Reading '${source}' failed: ${firstLine((cause as Error).message)}`, {
       cause,
       hint: "Fix the YAML syntax or move the file away",
     });
   }
   const config: CubicConfig = { mirrors: {}, keys: {} };
+  CONFIG_SOURCES.set(config, source);
   const warnings: string[] = [];
   if (doc === null || doc === undefined) return { config, warnings };
   if (typeof doc !== "object" || Array.isArray(doc)) {
@@ -220,23 +222,53 @@ export function parseYaml(text: string): unknown {
   return parse(text);
 }
 
-/** The extra keys config.yaml trusts for a provider, read from files where paths are given. */
+/** The file each parsed config came from, so errors found later (a bad key) can name it. */
+const CONFIG_SOURCES = new WeakMap<CubicConfig, string>();
+
+/**
+ * The extra keys config.yaml trusts for a provider, read from files where paths are given. Each
+ * must be an armoured OpenPGP public key; anything else is a UserError naming the entry.
+ */
 export async function trustedExtraKeys(config: CubicConfig, providerId: string): Promise<string[]> {
+  const source = CONFIG_SOURCES.get(config) ?? "config.yaml";
   const out: string[] = [];
-  for (const entry of config.keys[providerId] ?? []) {
-    if (entry.includes("-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
+  for (const [index, entry] of (config.keys[providerId] ?? []).entries()) {
+    const hint =
+      `Put the armoured public key (\`gpg --armor --export <fingerprint>\`), or the path of a file holding it, under keys.${providerId} in ${source}`;
+    if (looksArmoured(entry)) {
+      const problem = await publicKeyProblem(entry);
+      if (problem !== undefined) {
+        throw new UserError(
+          `Reading the trusted key keys.${providerId}[${index}] in '${source}' failed: ${problem}`,
+          { code: "InvalidKey", hint },
+        );
+      }
       out.push(entry);
       continue;
     }
+    let text: string;
     try {
-      out.push(await Deno.readTextFile(entry));
+      text = await Deno.readTextFile(entry);
     } catch (cause) {
       throw new UserError(`Reading the trusted key file '${entry}' for ${providerId} failed`, {
         cause,
         code: "KeyFileUnreadable",
-        hint: "Fix the path under 'keys' in config.yaml",
+        hint: `Fix the path under keys.${providerId} in ${source}`,
       });
     }
+    const problem = await publicKeyProblem(text);
+    if (problem !== undefined) {
+      throw new UserError(
+        `Reading the trusted key file '${entry}' for ${providerId} failed: ${problem}`,
+        { code: "InvalidKey", hint },
+      );
+    }
+    out.push(text);
   }
   return out;
+}
+
+/** The first line of a parser's message (npm:yaml adds a code excerpt on further lines). */
+function firstLine(message: string): string {
+  return message.split("\n")[0]?.trim() ?? "";
 }

@@ -8,7 +8,6 @@ import { type CubicPaths, defaultPaths } from "./paths.ts";
 import type { FetchText, Provider } from "./provider.ts";
 import { createUi, type Ui } from "./ui.ts";
 import { loadUserProviders } from "./declarative_provider.ts";
-import { UserError } from "./errors.ts";
 import { PROVIDERS } from "../providers/mod.ts";
 
 /** The world as a command sees it. */
@@ -21,29 +20,32 @@ export interface Context {
   ui: Ui;
 }
 
-/** The real context of this process. */
+/**
+ * The real context of this process. A provider file that cannot be used does not stop commands
+ * that need no provider (`instances`, `stop`, `delete`, ...): the error is raised when
+ * `providers` is first read, by a command that lists or resolves images.
+ */
 export async function createContext(
   options: { quiet: boolean; verbose: boolean },
 ): Promise<Context> {
   const paths = defaultPaths();
-  const user = await loadUserProviders(paths.config);
-  for (const p of user) {
-    if (PROVIDERS.some((b) => b.id === p.id)) {
-      throw new UserError(
-        `Loading the user provider '${p.id}' failed: a built-in provider has that id`,
-        {
-          code: "InvalidProviderFile",
-          hint:
-            `Rename it in ${paths.config}/providers/, or override the built-in's mirror with CUBIC_MIRROR_*`,
-        },
-      );
-    }
-  }
-  const providers = [...PROVIDERS, ...user];
+  const user = await loadUserProviders(paths.config, { reserved: PROVIDERS.map((p) => p.id) });
+  const providers = [...PROVIDERS, ...user.providers];
   const ui = createUi(options);
   const { config, warnings } = await loadConfig(paths.config, {
-    knownProviders: providers.map((p) => p.id),
+    // With a provider file unreadable, its id is unknown: do not call config entries for it typos.
+    ...(user.problem === undefined ? { knownProviders: providers.map((p) => p.id) } : {}),
   });
   for (const warning of warnings) ui.warn(warning);
-  return { paths, env: Deno.env.toObject(), config, providers, fetchText, ui };
+  return {
+    paths,
+    env: Deno.env.toObject(),
+    config,
+    get providers(): readonly Provider[] {
+      if (user.problem !== undefined) throw user.problem;
+      return providers;
+    },
+    fetchText,
+    ui,
+  };
 }

@@ -21,7 +21,8 @@
  * ```
  */
 import { join } from "node:path";
-import { parseYaml } from "./config.ts";
+import { publicKeyProblem } from "./armoured_key.ts";
+import { mirrorEnvName, parseYaml } from "./config.ts";
 import { UserError } from "./errors.ts";
 import {
   type Arch,
@@ -57,7 +58,7 @@ interface Spec {
 function fail(source: string, message: string): never {
   throw new UserError(`Reading the provider file '${source}' failed: ${message}`, {
     code: "InvalidProviderFile",
-    hint: 'See README, section "Adding a distribution", for the format',
+    hint: `Fix or move away ${source}; see README, section "Adding a distribution", for the format`,
   });
 }
 
@@ -67,6 +68,65 @@ function str(doc: Record<string, unknown>, key: string, source: string, fallback
     fail(source, `'${key}' must be a non-empty string`);
   }
   return value;
+}
+
+/** A release name or arch spelling is one plain path segment: never `.`, `..` or a `/` (pure). */
+function isPathSegment(text: string): boolean {
+  return /^[A-Za-z0-9._-]+$/.test(text) && !/^\.+$/.test(text);
+}
+
+/**
+ * Checks a path template (`directory`, `checksum_file`, `signature.file`) that is relative to
+ * base_url or the image's directory, and normalises it: `.` segments and doubled `/` go, a
+ * directory ends with `/`. A `..` segment, a leading `/` or a URL would leave the mirror the
+ * user configured (and be printed and stored un-normalised), so each is refused (pure).
+ */
+function relativeTemplate(
+  template: string,
+  key: string,
+  source: string,
+  options: { directory: boolean },
+): string {
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(template)) {
+    fail(source, `${key} '${template}' must be a path relative to base_url, not a URL`);
+  }
+  if (template.startsWith("/") || template.includes("\\")) {
+    fail(source, `${key} '${template}' must be a relative path (no leading '/' or '\\')`);
+  }
+  // URLs treat `%2e` as `.`, so `%2e%2e` climbs like `..` does.
+  const segments = template.split("/").map((seg) => ({
+    seg,
+    dots: seg.replace(/%2e/gi, "."),
+  }));
+  if (segments.some((s) => s.dots === "..")) {
+    fail(source, `${key} '${template}' must not contain '..': it would leave base_url`);
+  }
+  const kept = segments.filter((s) => s.seg !== "" && s.dots !== ".").map((s) => s.seg);
+  if (options.directory) return kept.length === 0 ? "" : `${kept.join("/")}/`;
+  if (kept.length === 0 || template.endsWith("/")) {
+    fail(source, `${key} '${template}' must name a file`);
+  }
+  return kept.join("/");
+}
+
+/** Checks that image_pattern is a valid regular expression once its placeholders are filled. */
+function imagePattern(template: string, source: string): string {
+  try {
+    new RegExp(`^${fill(template, { release: "1.0", arch: "x86_64", image: "" }, true)}$`);
+  } catch (error) {
+    fail(source, `image_pattern is not a valid regular expression (${(error as Error).message})`);
+  }
+  return template;
+}
+
+/**
+ * `base + relative` with `.`/`..` resolved, or `undefined` when the result is not under `base`
+ * (a value from the mirror's listing must not lead elsewhere either).
+ */
+function within(base: string, relative: string): string | undefined {
+  const root = new URL(base).href;
+  const url = new URL(base + relative).href;
+  return url.startsWith(root) ? url : undefined;
 }
 
 function escapeRegExp(text: string): string {
@@ -82,7 +142,13 @@ function fill(template: string, values: Record<string, string>, regex: boolean):
 
 /** Parses a declarative provider file (pure). */
 export function parseProviderFile(text: string, source: string): Provider {
-  const raw = parseYaml(text);
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    // npm:yaml's message continues with a code excerpt; its first line has the line and column.
+    fail(source, `it is not valid YAML: ${(error as Error).message.split("\n")[0]?.trim()}`);
+  }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     fail(source, "the top level must be a mapping");
   }
@@ -108,6 +174,11 @@ export function parseProviderFile(text: string, source: string): Provider {
         !Array.isArray(names) || names.length === 0 || !names.every((n) => typeof n === "string")
       ) {
         fail(source, "each entry of 'releases' needs 'names', a list of strings");
+      }
+      for (const name of names as string[]) {
+        if (!isPathSegment(name)) {
+          fail(source, `release name '${name}' must be letters, digits, '.', '_' and '-'`);
+        }
       }
       return names as string[];
     });
@@ -135,6 +206,9 @@ export function parseProviderFile(text: string, source: string): Provider {
         `'arches' maps Cubic's amd64/arm64 to the mirror's spelling; '${arch}' is not one of them`,
       );
     }
+    if (!isPathSegment(spelling)) {
+      fail(source, `arches.${arch} '${spelling}' must be letters, digits, '.', '_' and '-'`);
+    }
     arches[arch as Arch] = spelling;
   }
   let signature: Spec["signature"];
@@ -144,14 +218,18 @@ export function parseProviderFile(text: string, source: string): Provider {
     else if (sig?.kind === "detached" && typeof sig.file === "string") {
       signature = {
         kind: "detached",
-        file: sig.file,
+        file: relativeTemplate(sig.file, "signature.file", source, { directory: false }),
         over: sig.over === "image" ? "image" : "checksum",
       };
     } else fail(source, "signature needs kind: clearsigned, or kind: detached with a file");
   }
-  const keys = Array.isArray(doc.keys)
-    ? doc.keys.filter((k): k is string => typeof k === "string")
-    : [];
+  if (doc.keys !== undefined && !Array.isArray(doc.keys)) {
+    fail(source, "'keys' must be a list of armoured OpenPGP public keys");
+  }
+  const keys = (doc.keys ?? []) as unknown[];
+  if (!keys.every((k): k is string => typeof k === "string")) {
+    fail(source, "'keys' must be a list of armoured OpenPGP public keys (strings)");
+  }
   if (signature && keys.length === 0) fail(source, "a signature needs at least one key in 'keys'");
   const spec: Spec = {
     id,
@@ -159,9 +237,13 @@ export function parseProviderFile(text: string, source: string): Provider {
     baseUrl,
     releases,
     releasePattern,
-    directory: str(doc, "directory", source),
-    imagePattern: str(doc, "image_pattern", source),
-    checksumFile: str(doc, "checksum_file", source),
+    directory: relativeTemplate(str(doc, "directory", source), "directory", source, {
+      directory: true,
+    }),
+    imagePattern: imagePattern(str(doc, "image_pattern", source), source),
+    checksumFile: relativeTemplate(str(doc, "checksum_file", source), "checksum_file", source, {
+      directory: false,
+    }),
     algorithm,
     arches,
     signature,
@@ -196,13 +278,14 @@ function providerOf(spec: Spec): Provider {
       const names = (await releaseNames(ctx)).find((n) => n.includes(name));
       if (!names) return undefined;
       const release = names[0]!;
-      const dir = ctx.baseUrl + fill(spec.directory, { release, arch: vendorArch }, false);
+      const dir = within(ctx.baseUrl, fill(spec.directory, { release, arch: vendorArch }, false));
+      if (dir === undefined) return undefined;
       const files = await fetchListingFiles(ctx, dir);
       if (!files) return undefined;
       const pattern = new RegExp(
         `^${fill(spec.imagePattern, { release, arch: vendorArch }, true)}$`,
       );
-      const matches = files.filter((f) => pattern.test(f))
+      const matches = files.filter((f) => !/^\.+$/.test(f) && pattern.test(f))
         .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
       const file = matches.at(-1);
       if (!file) return undefined;
@@ -215,7 +298,7 @@ function providerOf(spec: Spec): Provider {
           url: dir + fill(spec.signature.file, { release, arch: vendorArch, image: file }, false),
           over: spec.signature.over,
         };
-      return imageRef(dir, file, {
+      const ref = imageRef(dir, file, {
         vendor: spec.id,
         names,
         arch,
@@ -223,13 +306,35 @@ function providerOf(spec: Spec): Provider {
         algorithm: spec.algorithm,
         signature,
       });
+      const urls = [ref.imageUrl, ref.checksumUrl];
+      if (signature?.kind === "detached") urls.push(signature.url);
+      return urls.every((url) => within(dir, url.slice(dir.length)) !== undefined)
+        ? ref
+        : undefined;
     },
   };
   return provider;
 }
 
-/** Loads every `*.yaml`/`*.yml` provider file from `<config>/providers/`, sorted by name. */
-export async function loadUserProviders(configDir: string): Promise<Provider[]> {
+/** The user's provider files: those that can be used, and the first problem with any of them. */
+export interface UserProviders {
+  providers: Provider[];
+  /**
+   * Why a provider file cannot be used (unreadable, invalid, a bad key, an id already taken), as
+   * the error to show when a command needs the providers; `undefined` when all are fine.
+   */
+  problem: UserError | undefined;
+}
+
+/**
+ * Loads every `*.yaml`/`*.yml` provider file from `<config>/providers/`, sorted by name. Problems
+ * are returned, not thrown, so that commands that need no provider (`instances`, `delete`, ...)
+ * keep working while a provider file is being fixed. `reserved` are the built-in providers' ids.
+ */
+export async function loadUserProviders(
+  configDir: string,
+  options: { reserved?: readonly string[] } = {},
+): Promise<UserProviders> {
   const dir = join(configDir, "providers");
   const files: string[] = [];
   try {
@@ -237,13 +342,57 @@ export async function loadUserProviders(configDir: string): Promise<Provider[]> 
       if (entry.isFile && /\.ya?ml$/.test(entry.name)) files.push(entry.name);
     }
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return [];
+    if (error instanceof Deno.errors.NotFound) return { providers: [], problem: undefined };
     throw error;
   }
   const providers: Provider[] = [];
+  const sources = new Map<string, string>();
+  const problems: UserError[] = [];
   for (const name of files.sort()) {
     const path = join(dir, name);
-    providers.push(parseProviderFile(await Deno.readTextFile(path), path));
+    try {
+      const provider = await loadProviderFile(path);
+      if (options.reserved?.includes(provider.id)) {
+        fail(
+          path,
+          `its id '${provider.id}' is a built-in provider's (to use another mirror for it, set ${
+            mirrorEnvName(provider.id)
+          } or mirrors.${provider.id} in config.yaml)`,
+        );
+      }
+      const earlier = sources.get(provider.id);
+      if (earlier !== undefined) {
+        fail(path, `its id '${provider.id}' is already used by the provider file '${earlier}'`);
+      }
+      sources.set(provider.id, path);
+      providers.push(provider);
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      problems.push(error);
+    }
   }
-  return providers;
+  const [first] = problems;
+  const problem = first === undefined || problems.length === 1 ? first : new UserError(
+    `${first.message} (and ${problems.length - 1} more provider file problem${
+      problems.length === 2 ? "" : "s"
+    })`,
+    { code: first.code, cause: first, ...(first.hint === undefined ? {} : { hint: first.hint }) },
+  );
+  return { providers, problem };
+}
+
+/** Reads and parses one provider file, checking that each of its keys is a readable public key. */
+async function loadProviderFile(path: string): Promise<Provider> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    fail(path, `it cannot be read (${(error as Error).message})`);
+  }
+  const provider = parseProviderFile(text, path);
+  for (const [index, key] of provider.keys.entries()) {
+    const problem = await publicKeyProblem(key);
+    if (problem !== undefined) fail(path, `keys[${index}]: ${problem}`);
+  }
+  return provider;
 }

@@ -1,7 +1,10 @@
 /**
  * HTTP for mirrors: status checked, stalled transfers timed out (not slow ones), transient
- * failures retried with exponential backoff, a recognisable User-Agent, text documents capped in
- * size (a listing is never worth gigabytes of memory).
+ * failures retried with exponential backoff, a recognisable User-Agent, small documents (listings,
+ * checksum files, signatures) capped in size (a listing is never worth gigabytes of memory) and in
+ * time ({@linkcode SMALL_FETCH_DEADLINE_MS}: a mirror dripping a byte a second never ends a
+ * stall timeout, but it does end this deadline). Redirects are followed to http(s) URLs only; a
+ * redirect elsewhere or in a loop is a {@linkcode RedirectError}, never retried.
  *
  * Mirror credentials (`http://user:secret@host/`) are used, never shown: a mirror's base URL
  * gives its userinfo to {@linkcode rememberCredentials}, every URL built from it is
@@ -61,19 +64,66 @@ export class NetworkError extends UserError {
   }
 }
 
-/** A listing or checksum file was larger than {@linkcode fetchText} accepts. */
+/** A listing, checksum file or signature was larger than {@linkcode fetchBytes} accepts. */
 export class ResponseTooLarge extends UserError {
   readonly url: string;
+  /** The cap that was exceeded, in bytes. */
+  readonly limit: number;
   constructor(url: string, limit: number) {
-    const mib = limit / (1024 * 1024);
-    const size = Number.isInteger(mib) ? `${mib} MiB` : `${limit} bytes`;
-    super(`Fetching '${redactUrl(url)}' failed: the response is larger than ${size}`, {
+    super(`Fetching '${redactUrl(url)}' failed: the response is larger than ${sizeText(limit)}`, {
       code: "ResponseTooLarge",
       hint:
         "A listing or checksum file is never that big: the mirror URL is wrong or the mirror misbehaves; check CUBIC_MIRROR_<VENDOR> or use another mirror",
     });
     this.url = redactUrl(url);
+    this.limit = limit;
   }
+}
+
+/** A small document (listing, checksum file, signature) did not arrive within its deadline. */
+export class DeadlineExceeded extends UserError {
+  readonly url: string;
+  /** What went wrong, without the URL. */
+  readonly reason: string;
+  constructor(url: string, deadlineMs: number, cause?: unknown) {
+    const reason = `it did not arrive within ${
+      formatSeconds(deadlineMs)
+    } (the mirror sends too slowly)`;
+    super(
+      `Fetching '${redactUrl(url)}' failed: ${reason}`,
+      {
+        cause,
+        code: "DeadlineExceeded",
+        hint:
+          "Listings, checksum files and signatures are small and arrive in seconds from a healthy mirror; try again later or use another mirror with CUBIC_MIRROR_<VENDOR>",
+      },
+    );
+    this.url = redactUrl(url);
+    this.reason = reason;
+  }
+}
+
+/** The server redirected to a URL that is not http(s), or in a loop: retrying cannot help. */
+export class RedirectError extends UserError {
+  readonly url: string;
+  /** What went wrong, without the URL. */
+  readonly reason: string;
+  constructor(url: string, reason: string, cause?: unknown) {
+    super(`Fetching '${redactUrl(url)}' failed: ${reason}`, {
+      cause,
+      code: "RedirectError",
+      hint:
+        "The mirror's redirects lead nowhere Cubic can download from; check the mirror URL (CUBIC_MIRROR_<VENDOR>) or use another mirror",
+    });
+    this.url = redactUrl(url);
+    this.reason = reason;
+  }
+}
+
+/** `1 MiB`, or `1000 bytes` when not a whole number of MiB (pure). */
+function sizeText(bytes: number): string {
+  const mib = bytes / (1024 * 1024);
+  return Number.isInteger(mib) ? `${mib} MiB` : `${bytes} bytes`;
 }
 
 /**
@@ -184,26 +234,33 @@ export const DEFAULT_TRANSFER_SETTINGS: Readonly<TransferSettings> = {
   retryDelayMs: 1_000,
 };
 
-/** Transfer settings with `CUBIC_STALL_TIMEOUT_MS` and `CUBIC_RETRY_DELAY_MS` applied (pure). */
+/**
+ * Transfer settings with `CUBIC_STALL_TIMEOUT_MS` (a positive whole number: a stall timeout of 0
+ * would fail every transfer) and `CUBIC_RETRY_DELAY_MS` (0 retries at once) applied (pure).
+ */
 export function transferSettings(env: Record<string, string | undefined>): TransferSettings {
-  const read = (name: string, fallback: number): number => {
+  const read = (name: string, fallback: number, options: { positive: boolean }): number => {
     const text = env[name];
     if (text === undefined || text === "") return fallback;
-    if (!/^\d+$/.test(text.trim())) {
+    const value = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(value) || (options.positive && value === 0)) {
       throw new UserError(
-        `Reading ${name} failed: '${text}' is not a whole number of milliseconds`,
+        `Reading ${name} failed: '${text}' is not a ${
+          options.positive ? "positive " : ""
+        }whole number of milliseconds`,
         { code: "InvalidEnvironment", hint: `Unset ${name} or set it to e.g. ${fallback}` },
       );
     }
-    return Number(text);
+    return value;
   };
   return {
-    stallTimeoutMs: Math.max(
-      1,
-      read("CUBIC_STALL_TIMEOUT_MS", DEFAULT_TRANSFER_SETTINGS.stallTimeoutMs),
-    ),
+    stallTimeoutMs: read("CUBIC_STALL_TIMEOUT_MS", DEFAULT_TRANSFER_SETTINGS.stallTimeoutMs, {
+      positive: true,
+    }),
     attempts: DEFAULT_TRANSFER_SETTINGS.attempts,
-    retryDelayMs: read("CUBIC_RETRY_DELAY_MS", DEFAULT_TRANSFER_SETTINGS.retryDelayMs),
+    retryDelayMs: read("CUBIC_RETRY_DELAY_MS", DEFAULT_TRANSFER_SETTINGS.retryDelayMs, {
+      positive: false,
+    }),
   };
 }
 
@@ -237,6 +294,8 @@ export async function fetchChecked(url: string, init: FetchOptions = {}): Promis
     response = await fetch(target.url, { ...rest, headers, signal: AbortSignal.any(signals) });
   } catch (cause) {
     watchdog.stop();
+    const redirect = redirectFailure(cause);
+    if (redirect !== undefined) throw new RedirectError(url, redirect, cause);
     throw new NetworkError(url, describe(cause, watchdog), { answered: false, cause });
   }
   if (!response.ok) {
@@ -258,44 +317,85 @@ export async function fetchChecked(url: string, init: FetchOptions = {}): Promis
   return watched;
 }
 
-/** The largest text document {@linkcode fetchText} reads: 32 MiB (real listings are < 1 MiB). */
+/** The largest document {@linkcode fetchBytes} reads by default: 32 MiB (real listings are < 1 MiB). */
 export const MAX_TEXT_BYTES = 32 * 1024 * 1024;
 
-/** Options for {@linkcode fetchText}. */
-export interface FetchTextOptions {
+/**
+ * How long {@linkcode fetchBytes} may take in all, retries included: 120 s. Listings, checksum
+ * files and signatures are small; without a deadline a mirror sending a byte a second would hold
+ * Cubic forever, since each byte resets the stall timeout.
+ */
+export const SMALL_FETCH_DEADLINE_MS = 120_000;
+
+/** Options for {@linkcode fetchBytes} and {@linkcode fetchText}. */
+export interface FetchBytesOptions {
   /** Stall timeout and retry policy; defaults from the environment. */
   transfer?: Partial<TransferSettings>;
   /** A longer response fails with {@linkcode ResponseTooLarge}; default {@linkcode MAX_TEXT_BYTES}. */
   maxBytes?: number;
+  /**
+   * The whole fetch, retries included, fails with {@linkcode DeadlineExceeded} after this long;
+   * default {@linkcode SMALL_FETCH_DEADLINE_MS}.
+   */
+  deadlineMs?: number;
+}
+
+/** Options for {@linkcode fetchText}. */
+export type FetchTextOptions = FetchBytesOptions;
+
+/**
+ * Fetches a small document (listing, checksum file, signature) as the exact bytes received.
+ * Server errors, 408/429 and transfers that break or stall after the server answered are
+ * retried; a mirror that does not answer at all fails at once, so callers can fall back to the
+ * cache quickly. Capped in size and, retries included, in time.
+ */
+export async function fetchBytes(
+  url: string,
+  options: FetchBytesOptions = {},
+): Promise<Uint8Array> {
+  const settings = { ...transferSettings(Deno.env.toObject()), ...options.transfer };
+  const deadlineMs = options.deadlineMs ?? SMALL_FETCH_DEADLINE_MS;
+  const deadline = AbortSignal.timeout(deadlineMs);
+  try {
+    return await retrying(async () => {
+      const response = await fetchChecked(url, {
+        stallTimeoutMs: settings.stallTimeoutMs,
+        signal: deadline,
+      });
+      return await readCapped(response, url, options.maxBytes ?? MAX_TEXT_BYTES);
+    }, {
+      attempts: settings.attempts,
+      retryDelayMs: settings.retryDelayMs,
+      retryable: (error) =>
+        !deadline.aborted && (
+          (error instanceof NetworkError && error.answered) ||
+          (error instanceof HttpError && error.transient)
+        ),
+    });
+  } catch (error) {
+    if (deadline.aborted && error instanceof NetworkError) {
+      throw new DeadlineExceeded(url, deadlineMs, error);
+    }
+    throw error;
+  }
 }
 
 /**
- * Fetches a text document (listing, checksum file). Server errors, 408/429 and transfers that
- * break or stall after the server answered are retried; a mirror that does not answer at all
- * fails at once, so callers can fall back to the cache quickly.
+ * Fetches a text document (listing, checksum file) as UTF-8 text; see {@linkcode fetchBytes}
+ * for retries and limits.
  */
 export async function fetchText(url: string, options: FetchTextOptions = {}): Promise<string> {
-  const settings = { ...transferSettings(Deno.env.toObject()), ...options.transfer };
-  return await retrying(async () => {
-    const response = await fetchChecked(url, { stallTimeoutMs: settings.stallTimeoutMs });
-    return await readCapped(response, url, options.maxBytes ?? MAX_TEXT_BYTES);
-  }, {
-    attempts: settings.attempts,
-    retryDelayMs: settings.retryDelayMs,
-    retryable: (error) =>
-      (error instanceof NetworkError && error.answered) ||
-      (error instanceof HttpError && error.transient),
-  });
+  return new TextDecoder().decode(await fetchBytes(url, options));
 }
 
-/** The body as UTF-8 text, read in chunks and abandoned as soon as it exceeds `limit` bytes. */
-async function readCapped(response: Response, url: string, limit: number): Promise<string> {
+/** The body's bytes, read in chunks and abandoned as soon as they exceed `limit`. */
+async function readCapped(response: Response, url: string, limit: number): Promise<Uint8Array> {
   const declared = Number(response.headers.get("content-length") ?? NaN);
   if (declared > limit) {
     await response.body?.cancel().catch(() => {});
     throw new ResponseTooLarge(url, limit);
   }
-  if (response.body === null) return "";
+  if (response.body === null) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = response.body.getReader();
@@ -315,7 +415,7 @@ async function readCapped(response: Response, url: string, limit: number): Promi
     bytes.set(chunk, offset);
     offset += chunk.length;
   }
-  return new TextDecoder().decode(bytes);
+  return bytes;
 }
 
 /** Whether a failed transfer is worth retrying: network failures, 5xx, 408 and 429. */
@@ -427,6 +527,17 @@ function watchBody(
       await reader.cancel(reason).catch(() => {});
     },
   }, { highWaterMark: 0 });
+}
+
+/** Why a fetch that followed redirects failed, when a redirect was the reason. */
+function redirectFailure(error: unknown): string | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/redirect to a non HTTP\(s\)/i.test(message)) {
+    return "the server redirects to a URL that is not http or https, which Cubic does not follow";
+  }
+  const loop = /maximum number of redirects \((\d+)\)/i.exec(message);
+  if (loop) return `the server redirects more than ${loop[1]} times (a redirect loop)`;
+  return undefined;
 }
 
 function describe(error: unknown, watchdog: Watchdog): string {

@@ -1,7 +1,7 @@
 /**
  * Image names (`vendor:name[:arch]`) → provider → resolved image reference.
  */
-import { UserError } from "./errors.ts";
+import { ExitCode, UserError } from "./errors.ts";
 import { type CubicConfig, mirrorBaseUrl } from "./config.ts";
 import { redactUrl } from "./http.ts";
 import type { Arch, FetchText, ImageRef, Provider } from "./provider.ts";
@@ -19,7 +19,10 @@ export function hostArch(): Arch {
   return Deno.build.arch === "aarch64" ? "arm64" : "amd64";
 }
 
-/** Parses `vendor:name[:arch]` (pure). */
+/**
+ * Parses `vendor:name[:arch]` (pure). A malformed name is a usage error (exit 2), like any other
+ * invalid argument.
+ */
 export function parseImageName(text: string, defaultArch: Arch): ImageName {
   const m = /^([a-z][a-z0-9-]*):([A-Za-z0-9._-]+)(?::([a-z0-9_]+))?$/.exec(text);
   const arch = m?.[3] === undefined
@@ -32,6 +35,7 @@ export function parseImageName(text: string, defaultArch: Arch): ImageName {
   if (!m?.[1] || !m[2] || !(ARCHES as readonly string[]).includes(arch)) {
     throw new UserError(`Reading the image name '${text}' failed: expected vendor:name[:arch]`, {
       code: "InvalidImageName",
+      exitCode: ExitCode.usage,
       hint:
         "For example debian:12, debian:bookworm or ubuntu:noble:arm64; list images with `cubic images`",
     });

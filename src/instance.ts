@@ -18,8 +18,8 @@ import { metaData, userData } from "./cloud_init.ts";
 import type { Context } from "./context.ts";
 import { ExitCode, UserError } from "./errors.ts";
 import { findFirmware } from "./firmware.ts";
-import { findProvider, formatImageName, hostArch, parseImageName, resolveImage } from "./images.ts";
-import { trustedExtraKeys } from "./config.ts";
+import { formatImageName, hostArch, parseImageName, resolveImage } from "./images.ts";
+import { trustedKeysFor } from "./image_trust.ts";
 import { buildIso9660 } from "./iso9660.ts";
 import { type InstancePaths, instancePaths } from "./paths.ts";
 import { processCommandLine, signalProcess } from "./process.ts";
@@ -109,13 +109,14 @@ export async function obtainImage(ctx: Context, imageText: string): Promise<Cach
     throw error;
   }
   spinner.stop();
+  // The same keys `cubic show` checks the checksum file's signature with.
+  const { warning, ...keys } = await trustedKeysFor(ref, ctx);
+  if (warning !== undefined) ctx.ui.warn(warning);
   let progress: ReturnType<Context["ui"]["progress"]> | undefined;
   try {
-    const provider = findProvider(ctx.providers, name.vendor);
     return await ensureImage(ref, {
       imagesDir: ctx.paths.images,
-      fetchText: ctx.fetchText,
-      keys: [...(ref.keys ?? provider.keys), ...(await trustedExtraKeys(ctx.config, provider.id))],
+      keys,
       onRetry: (info) => {
         progress?.stop();
         const reason = info.error instanceof Error ? info.error.message : String(info.error);
@@ -721,7 +722,7 @@ export async function deleteInstance(ctx: Context, name: string): Promise<void> 
 export interface InstanceStatus {
   name: string;
   image: string | null;
-  /** `broken`: its `instance.json` cannot be used; `reason` says why. */
+  /** `broken`: its `instance.json` or its base image cannot be used; `reason` says why. */
   state: "running" | "stopped" | "broken";
   cpus: number | null;
   memoryMiB: number | null;
@@ -763,10 +764,12 @@ export async function listInstances(ctx: Context): Promise<InstanceStatus[]> {
       });
       continue;
     }
+    // A deleted base image is data loss already done: say so here, not at the next boot.
+    const baseProblem = await missingBaseImage(config);
     out.push({
       name,
       image: config.image,
-      state: pid === null ? "stopped" : "running",
+      state: baseProblem !== undefined ? "broken" : pid === null ? "stopped" : "running",
       cpus: config.cpus,
       memoryMiB: config.memoryMiB,
       diskBytes: config.diskBytes,
@@ -774,10 +777,23 @@ export async function listInstances(ctx: Context): Promise<InstanceStatus[]> {
       sshPort: config.sshPort,
       accel: pid === null ? null : config.accel ?? null,
       pid,
-      reason: null,
+      reason: baseProblem ?? null,
     });
   }
   return out;
+}
+
+/** Why the instance's base image cannot be used, or `undefined` when it is there. */
+async function missingBaseImage(config: InstanceConfig): Promise<string | undefined> {
+  try {
+    if ((await Deno.stat(config.baseImage)).isFile) return undefined;
+    return `its base image ${config.baseImage} is not a file`;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return `its base image ${config.baseImage} is missing from the image cache (\`cubic pull ${config.image}\` restores it only while the vendor publishes the same build)`;
+    }
+    return `its base image ${config.baseImage} cannot be read (${(error as Error).message})`;
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * qemu-img: image inspection and copy-on-write overlays.
  */
+import { dirname, resolve } from "node:path";
 import { UserError } from "./errors.ts";
 import { findQemuProgram } from "./qemu.ts";
 
@@ -37,6 +38,19 @@ export async function imageInfo(
     actualSize: json["actual-size"] ?? 0,
     backingFile: json["backing-filename"],
   };
+}
+
+/**
+ * The file an overlay's reads fall through to, as an absolute path (a relative backing file name
+ * is relative to the overlay's directory, as QEMU resolves it), or `undefined` when it has none.
+ * It is what QEMU will open, whatever `instance.json` says.
+ */
+export async function backingFileOf(
+  path: string,
+  env: Record<string, string | undefined>,
+): Promise<string | undefined> {
+  const backing = (await imageInfo(path, env)).backingFile;
+  return backing === undefined || backing === "" ? undefined : resolve(dirname(path), backing);
 }
 
 /** Creates a qcow2 overlay of `base` (no copy) with the given virtual size. */

@@ -6,7 +6,8 @@
  * Trust is a list of armoured public keys; a signature by one of their subkeys counts. Every
  * failure is a `UserError` with exit code 3 and one of the codes `SignatureInvalid` (the data or
  * the signature was altered), `SignatureUntrusted` (signed by a key that is not trusted),
- * `SignatureMissing` (no signature packet, or an unreadable one) and `SignatureUnsupported`.
+ * `SignatureMissing` (no signature packet, or an unreadable one), `SignatureWeak` (made with a
+ * hash algorithm too weak to trust, such as SHA-1) and `SignatureUnsupported`.
  *
  * Version 3 signature packets: OpenPGP.js dropped them in v4 and v6 has no option to bring them
  * back (its parser turns them into "unparseable" packets and then finds no signature at all).
@@ -36,6 +37,11 @@ export interface SignatureResult {
 export interface VerifyOptions {
   /** Names the signed file in error messages, e.g. `SHA256SUMS`. */
   what?: string;
+  /**
+   * How many of the trusted keys the user added under `keys:` in config.yaml, and for which
+   * vendor, so that an untrusted signer's hint names the right place (default: none).
+   */
+  configKeys?: { vendor: string; count: number };
 }
 
 /** The data a detached signature covers. */
@@ -61,7 +67,7 @@ export async function verifyDetached(
     const modern = dataSignatures(parsed.packets);
     const legacy = legacyPackets(binary);
     if (modern.some((p) => ownerOf(trusted, p.issuerKeyID)) || legacy.length === 0) {
-      requireTrustedSigner(modern, trusted, subject);
+      requireTrustedSigner(modern, trusted, subject, options);
       reading = true;
       const message = await openpgp.createMessage({ binary: asBinary(data) });
       const result = await openpgp.verify({
@@ -73,7 +79,7 @@ export async function verifyDetached(
       if (result.data instanceof ReadableStream) await drain(result.data);
       return await settle(result.signatures, trusted, subject);
     }
-    const { key, signature: sig } = chooseLegacy(legacy, trusted, modern, subject);
+    const { key, signature: sig } = chooseLegacy(legacy, trusted, modern, subject, options);
     reading = true;
     return await verifyLegacy(data, sig, key, subject);
   } catch (error) {
@@ -113,7 +119,7 @@ export async function verifyClearSigned(
       );
     }
   }
-  requireTrustedSigner(candidates, trusted, subject);
+  requireTrustedSigner(candidates, trusted, subject, options);
   const result = await openpgp.verify({ message, verificationKeys: trusted });
   const signer = await settle(result.signatures, trusted, subject);
   return { ...signer, text: result.data };
@@ -188,15 +194,28 @@ function describeIssuer(packet: openpgp.SignaturePacket): string {
     : `key ID ${packet.issuerKeyID.toHex().toUpperCase()}`;
 }
 
-/** Fails before any data is read when no signature names a trusted key. */
+/**
+ * Fails before any data is read when no signature names a trusted key, or when one by a trusted
+ * key uses a hash algorithm openpgp refuses for data (SHA-1, MD5, RIPEMD-160): such a signature
+ * proves nothing, whether or not the data was changed.
+ */
 function requireTrustedSigner(
   packets: readonly openpgp.SignaturePacket[],
   trusted: readonly TrustedKey[],
   subject: string,
+  options: VerifyOptions,
 ): void {
   if (packets.length === 0) throw missing(subject, "it contains no signature over data");
-  if (packets.some((p) => ownerOf(trusted, p.issuerKeyID) !== undefined)) return;
-  throw untrusted(subject, packets.map(describeIssuer), trusted);
+  const mine = packets.filter((p) => ownerOf(trusted, p.issuerKeyID) !== undefined);
+  if (mine.length === 0) throw untrusted(subject, packets.map(describeIssuer), trusted, options);
+  for (const packet of mine) {
+    const hash = packet.hashAlgorithm;
+    if (hash !== null && openpgp.config.rejectMessageHashAlgorithms.has(hash)) {
+      const owner = ownerOf(trusted, packet.issuerKeyID)!;
+      const signer = owner.getKeys(packet.issuerKeyID)[0]!.getFingerprint().toUpperCase();
+      throw weak(subject, signer, hashName(hash));
+    }
+  }
 }
 
 function ownerOf(trusted: readonly TrustedKey[], keyID: openpgp.KeyID) {
@@ -224,6 +243,8 @@ async function settle(
     try {
       await outcome.verified;
     } catch (error) {
+      const insecure = /^Insecure (?:message )?hash algorithm: (\S+)/.exec(reason(error));
+      if (insecure) throw weak(subject, signer, insecure[1]!, error);
       throw invalid(subject, signer, reason(error), error);
     }
     const packet = (await outcome.signature).packets[0];
@@ -294,8 +315,8 @@ function readLegacy(body: Uint8Array, subject: string): LegacySignature | UserEr
   if (!LEGACY_HASHES.has(sig.hashAlgorithm)) {
     return unsupported(
       subject,
-      `its version 3 signature uses hash algorithm ${hashName(sig.hashAlgorithm)}; only ` +
-        "SHA-256, SHA-384 and SHA-512 are accepted",
+      `its version 3 signature uses hash algorithm ${hashName(sig.hashAlgorithm)}, which Cubic ` +
+        "does not accept (too weak or unknown); only SHA-256, SHA-384 and SHA-512 are",
     );
   }
   return sig;
@@ -328,6 +349,7 @@ function chooseLegacy(
   trusted: readonly TrustedKey[],
   modern: readonly openpgp.SignaturePacket[],
   subject: string,
+  options: VerifyOptions,
 ): { key: LegacyKey; signature: LegacySignature } {
   let refusal: UserError | undefined;
   const signers = modern.map(describeIssuer);
@@ -343,7 +365,7 @@ function chooseLegacy(
       if (key) return { key: { owner, key }, signature: sig };
     }
   }
-  throw refusal ?? untrusted(subject, signers, trusted);
+  throw refusal ?? untrusted(subject, signers, trusted, options);
 }
 
 interface LegacyKey {
@@ -516,15 +538,40 @@ function unsupported(subject: string, detail: string): UserError {
   );
 }
 
-function untrusted(subject: string, signers: string[], trusted: readonly TrustedKey[]): UserError {
+function untrusted(
+  subject: string,
+  signers: string[],
+  trusted: readonly TrustedKey[],
+  options: VerifyOptions,
+): UserError {
   const known = trusted.map((k) => k.getFingerprint().toUpperCase()).join(", ");
+  const configured = options.configKeys;
+  const hint = configured !== undefined && configured.count > 0
+    ? `Cubic trusts the vendor keys built into it plus the ${configured.count} key(s) under ` +
+      `'keys: { ${configured.vendor}: [...] }' in config.yaml, and none of them made this ` +
+      "signature. If your mirror re-signs with another key, add that key there; otherwise the " +
+      "mirror is not serving the files it should."
+    : "Cubic trusts only the vendor keys built into it (and keys added under 'keys:' in " +
+      "config.yaml, none here). If the vendor has announced a new signing key, update Cubic; " +
+      "otherwise the mirror is not serving the vendor's files.";
   return fail(
     "SignatureUntrusted",
     `Verifying the OpenPGP signature of ${subject} failed: it was made by ${
       [...new Set(signers)].join(", ")
     }, which is not a trusted key (trusted: ${known})`,
-    "Cubic trusts only the vendor keys built into it. If the vendor has announced a new signing " +
-      "key, update Cubic; otherwise the mirror is not serving the vendor's files.",
+    hint,
+  );
+}
+
+function weak(subject: string, signer: string, algorithm: string, cause?: unknown): UserError {
+  return fail(
+    "SignatureWeak",
+    `Verifying the OpenPGP signature of ${subject} failed: the signature by ${signer} uses the ` +
+      `hash algorithm ${algorithm}, which is too weak to prove anything`,
+    "A signature made with a broken hash can be forged, so Cubic does not accept it; the signer " +
+      "must sign with SHA-256 or stronger. Use the vendor's official mirror, or ask the mirror's " +
+      "operator to re-sign.",
+    cause,
   );
 }
 

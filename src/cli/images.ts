@@ -1,11 +1,31 @@
 /** `cubic images`: the catalogue of images the configured mirrors offer. */
 import { Command } from "./commander.ts";
 import { listCachedImages } from "../cache.ts";
-import { loadCatalogue } from "../catalogue.ts";
+import { type Catalogue, loadCatalogue } from "../catalogue.ts";
+import { UserError } from "../errors.ts";
 import { hostArch } from "../images.ts";
 import { formatBytes } from "../ui.ts";
 import { formatTable } from "./table.ts";
 import type { CommandResult, GetContext } from "./root.ts";
+
+/** One warning per vendor that is stale, failed or empty, in vendor order (pure). */
+export function catalogueNotes(catalogue: Catalogue): string[] {
+  const notes: { vendor: string; text: string }[] = [
+    ...catalogue.stale.map((s) => ({
+      vendor: s.vendor,
+      text: `${s.vendor}: ${s.reason}; showing its list from ${s.fetchedAt}`,
+    })),
+    ...catalogue.failed.map((f) => ({
+      vendor: f.vendor,
+      text: `${f.vendor}: listing failed: ${f.reason}`,
+    })),
+    ...catalogue.empty.map((e) => ({
+      vendor: e.vendor,
+      text: `${e.vendor}: no images found at ${e.url}`,
+    })),
+  ];
+  return notes.sort((a, b) => a.vendor.localeCompare(b.vendor)).map((n) => n.text);
+}
 
 /** The `images` command. */
 export function imagesCommand(getContext: GetContext, _result: CommandResult): Command {
@@ -19,12 +39,14 @@ export function imagesCommand(getContext: GetContext, _result: CommandResult): C
       const catalogue = await loadCatalogue(ctx, { refresh: flags.refresh ?? false }).finally(() =>
         spinner.stop()
       );
-      for (const s of catalogue.stale) {
-        ctx.ui.warn(
-          `${s.vendor}: mirror unreachable (${s.reason}); showing its list from ${s.fetchedAt}`,
-        );
+      for (const note of catalogueNotes(catalogue)) ctx.ui.warn(note);
+      if (catalogue.entries.length === 0) {
+        throw new UserError("Listing images failed: no mirror offered any image", {
+          code: "NoImages",
+          hint:
+            "Check the network and the mirror settings (CUBIC_MIRROR_<VENDOR>, mirrors in config.yaml), then run `cubic images --refresh`",
+        });
       }
-      for (const f of catalogue.failed) ctx.ui.warn(`${f.vendor}: listing failed: ${f.reason}`);
       const cached = await listCachedImages(ctx.paths.images);
       const isCached = (vendor: string, name: string, arch: string) =>
         cached.some((c) => c.vendor === vendor && c.arch === arch && c.names.includes(name));

@@ -1,7 +1,6 @@
 /** `cubic show`: details of an image (`vendor:name[:arch]`) or an instance. */
 import { Command } from "./commander.ts";
 import { findCachedImage } from "../cache.ts";
-import { expectedDigest } from "../checksum.ts";
 import {
   findProvider,
   formatImageName,
@@ -11,7 +10,13 @@ import {
 } from "../images.ts";
 import type { Context } from "../context.ts";
 import { redactUrl } from "../http.ts";
-import type { TrustRecord } from "../image_trust.ts";
+import {
+  type TrustedKeys,
+  trustedKeysFor,
+  type TrustRecord,
+  verifiedChecksum,
+} from "../image_trust.ts";
+import type { ImageRef, Provider } from "../provider.ts";
 import { diskUsedBytes, loadInstance, pathsFor, runningPid } from "../store.ts";
 import { fingerprint } from "../ssh.ts";
 import { formatBytes } from "../ui.ts";
@@ -22,29 +27,97 @@ function trustNote(trust: TrustRecord | undefined): string {
   return trust.kind === "signature" ? `, signature by ${trust.signer}` : ", checksum only";
 }
 
+/** `text` as one word for a POSIX shell: unchanged when safe, else single-quoted (pure). */
+export function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * A file name as ssh reads it in an option value: `%` doubled (ssh expands `%h`-style tokens in
+ * file names) and, when it has blanks or quotes, double-quoted with `"` and `\` escaped (ssh
+ * splits option values into words, e.g. UserKnownHostsFile takes several files) (pure).
+ */
+export function sshFileValue(path: string): string {
+  const escaped = path.replaceAll("%", "%%");
+  return /[\s"'\\#]/.test(escaped) ? `"${escaped.replace(/["\\]/g, "\\$&")}"` : escaped;
+}
+
+/**
+ * The OpenSSH command that logs into an instance, quoted for a POSIX shell and, inside `-o`
+ * values, for ssh itself (pure). ssh checks that a `-i` file exists before it expands `%`
+ * tokens in the name, so a key path with `%` is given as `-o IdentityFile=` instead. (ssh always
+ * expands `${VAR}`: a path containing `${` cannot be written so that ssh takes it literally.)
+ */
+export function sshCommandLine(
+  target: { key: string; port: number; knownHosts: string; user: string },
+): string {
+  const identity = target.key.includes("%")
+    ? ["-o", `IdentityFile=${sshFileValue(target.key)}`]
+    : ["-i", target.key];
+  return [
+    "ssh",
+    ...identity,
+    "-p",
+    String(target.port),
+    "-o",
+    `UserKnownHostsFile=${sshFileValue(target.knownHosts)}`,
+    "-o",
+    "StrictHostKeyChecking=yes",
+    `${target.user}@127.0.0.1`,
+  ].map(shellQuote).join(" ");
+}
+
 function printPairs(pairs: [string, string][]): void {
   const width = Math.max(...pairs.map(([k]) => k.length)) + 1;
   for (const [k, v] of pairs) console.log(`${(k + ":").padEnd(width)} ${v}`);
+}
+
+/** `3 keys: 1 Ubuntu key built into Cubic, 2 from config.yaml` (pure). */
+function describeKeys(keys: TrustedKeys, provider: Provider): string {
+  const builtIn = keys.keys.length - keys.fromConfig;
+  const total = keys.keys.length;
+  return `${total} key${total === 1 ? "" : "s"}: ${builtIn} ${provider.displayName} key${
+    builtIn === 1 ? "" : "s"
+  } built into Cubic, ${keys.fromConfig} from config.yaml`;
+}
+
+/** What the Signature line says once the checksum file was believed (pure). */
+function signatureText(
+  ref: ImageRef,
+  provider: Provider,
+  keys: TrustedKeys,
+  trust: TrustRecord | undefined,
+): string {
+  const signature = ref.signature;
+  if (signature === undefined) {
+    return `none: ${provider.displayName} publishes no signature for this image, so only its checksum is verified`;
+  }
+  if (signature.kind === "detached" && signature.over === "image") {
+    return `OpenPGP detached signature over the image at ${
+      redactUrl(signature.url)
+    }, checked when the image is downloaded, against ${describeKeys(keys, provider)}`;
+  }
+  if (trust?.kind !== "signature") throw new Error("a signed checksum file verified no signer");
+  const what = signature.kind === "clearsigned"
+    ? "OpenPGP clear-signed checksum file"
+    : `OpenPGP detached signature ${redactUrl(signature.url)} over the checksum file`;
+  return `verified, signed by ${trust.signer} (${what}; checked against ${
+    describeKeys(keys, provider)
+  })`;
 }
 
 async function showImage(ctx: Context, text: string, json: boolean): Promise<void> {
   const name = parseImageName(text, hostArch());
   const provider = findProvider(ctx.providers, name.vendor);
   const ref = await resolveImage(name, ctx);
-  const digest = expectedDigest(await ctx.fetchText(ref.checksumUrl), ref.fileName, {
-    algorithm: ref.algorithm,
-    source: redactUrl(ref.checksumUrl),
-  });
+  // Believed exactly as `cubic pull` believes it: the same keys and the same verification, so a
+  // tampered checksum file fails here too (exit 3) instead of showing the attacker's digest.
+  const { warning, ...keys } = await trustedKeysFor(ref, ctx);
+  if (warning !== undefined) ctx.ui.warn(warning);
+  const checksum = await verifiedChecksum(ref, { keys });
+  const digest = checksum.digest;
   const cached = await findCachedImage(ctx.paths.images, name);
-  const signature = ref.signature === undefined
-    ? `none: ${provider.displayName} publishes no signature for this image, so only its checksum is verified`
-    : ref.signature.kind === "clearsigned"
-    ? `OpenPGP clear-signed checksum file, checked against ${
-      (ref.keys ?? provider.keys).length
-    } ${provider.displayName} key(s)`
-    : `OpenPGP detached signature over the ${ref.signature.over} at ${
-      redactUrl(ref.signature.url)
-    }, checked against ${(ref.keys ?? provider.keys).length} ${provider.displayName} key(s)`;
+  const signature = signatureText(ref, provider, keys, checksum.trust);
   const info = {
     image: formatImageName(name),
     names: ref.names,
@@ -52,6 +125,7 @@ async function showImage(ctx: Context, text: string, json: boolean): Promise<voi
     checksumUrl: redactUrl(ref.checksumUrl),
     checksum: `${ref.algorithm}:${digest}`,
     signature,
+    signer: checksum.trust?.kind === "signature" ? checksum.trust.signer : null,
     cached: cached ? cached.path : null,
     cachedDigestMatches: cached ? cached.digest === digest : null,
   };
@@ -81,8 +155,12 @@ async function showInstance(ctx: Context, name: string, json: boolean): Promise<
   const paths = pathsFor(ctx.paths.machines, name);
   const pid = await runningPid(paths);
   const used = await diskUsedBytes(paths.disk);
-  const sshCommand =
-    `ssh -i ${paths.sshKey} -p ${config.sshPort} -o UserKnownHostsFile=${paths.knownHosts} -o StrictHostKeyChecking=yes ${config.user}@127.0.0.1`;
+  const sshCommand = sshCommandLine({
+    key: paths.sshKey,
+    port: config.sshPort,
+    knownHosts: paths.knownHosts,
+    user: config.user,
+  });
   if (json) {
     console.log(
       JSON.stringify(

@@ -77,7 +77,7 @@ Deno.test({
             const name = `v-${l.vendor}`;
             const show = await cubic(["show", l.image]);
             assertEquals(show.code, 0, show.stderr);
-            assertMatch(show.stdout, /^Signature: +OpenPGP/m);
+            assertMatch(show.stdout, /^Signature: +(verified, signed by [0-9A-F]{40}|OpenPGP)/m);
             const created = await cubic([
               "create",
               name,

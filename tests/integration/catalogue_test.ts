@@ -75,7 +75,7 @@ Deno.test("images reports a vendor whose mirror fails instead of dropping it sil
   const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: "http://127.0.0.1:1/images/cloud/" });
   try {
     const r = await runCubic(["images"], { env: home.env });
-    assertEquals(r.code, 0);
+    assertEquals(r.code, 1, "no vendor offered anything");
     assertMatch(
       r.stderr,
       /debian: listing failed: Fetching 'http:\/\/127\.0\.0\.1:1\/images\/cloud\/' failed/,

@@ -7,7 +7,6 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { ensureImage } from "../../src/cache.ts";
-import { fetchText } from "../../src/http.ts";
 import type { ImageRef } from "../../src/provider.ts";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { type CliResult, type CubicHome, listDir, makeCubicHome } from "../support/cli.ts";
@@ -110,11 +109,15 @@ async function withFixture(
   }
 }
 
-/** Starts `cubic args...` (optionally under `ulimit -f`), the way tests/support/cli.ts does. */
+/**
+ * Starts `cubic args...` (optionally under `ulimit -f`), the way tests/support/cli.ts does. Under
+ * a limit, SIGXFSZ keeps its default action (kill), as in a user's shell, unless `ignoreXfsz`;
+ * V8's code cache is off so that Deno itself writes no file the limit could stop.
+ */
 function spawnCubic(
   args: string[],
   env: Record<string, string>,
-  options: { fileSizeLimitBlocks?: number } = {},
+  options: { fileSizeLimitBlocks?: number; ignoreXfsz?: boolean } = {},
 ): { child: Deno.ChildProcess; output: Promise<CliResult> } {
   const fullEnv: Record<string, string> = {
     PATH: Deno.env.get("PATH") ?? "",
@@ -122,16 +125,23 @@ function spawnCubic(
     DENO_DIR: Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno"),
     ...env,
   };
-  const denoArgs = ["run", "--frozen", "-A", "--quiet", MAIN, ...args];
-  // SIGXFSZ would kill the process; ignored, the write fails with EFBIG instead.
-  const [program, programArgs] = options.fileSizeLimitBlocks === undefined
-    ? [Deno.execPath(), denoArgs]
-    : ["/bin/sh", [
-      "-c",
-      `trap '' XFSZ; ulimit -f ${options.fileSizeLimitBlocks} && exec "$0" "$@"`,
-      Deno.execPath(),
-      ...denoArgs,
-    ]];
+  const limited = options.fileSizeLimitBlocks !== undefined;
+  const denoArgs = [
+    "run",
+    "--frozen",
+    "-A",
+    "--quiet",
+    ...(limited ? ["--no-code-cache"] : []),
+    MAIN,
+    ...args,
+  ];
+  const trap = options.ignoreXfsz ? "trap '' XFSZ; " : "";
+  const [program, programArgs] = !limited ? [Deno.execPath(), denoArgs] : ["/bin/sh", [
+    "-c",
+    `${trap}ulimit -f ${options.fileSizeLimitBlocks} && exec "$0" "$@"`,
+    Deno.execPath(),
+    ...denoArgs,
+  ]];
   const child = new Deno.Command(program, {
     args: programArgs,
     env: fullEnv,
@@ -142,7 +152,11 @@ function spawnCubic(
   }).spawn();
   const output = child.output().then((out) => {
     const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-    return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+    return {
+      code: out.code,
+      stdout: decode(out.stdout),
+      stderr: decode(out.stderr) + (out.signal ? `\n(killed by ${out.signal})` : ""),
+    };
   });
   return { child, output };
 }
@@ -392,15 +406,23 @@ Deno.test("a slow but steady transfer that outlasts the stall timeout completes"
   });
 });
 
-Deno.test("an invalid CUBIC_STALL_TIMEOUT_MS is a clear error before anything is fetched", async () => {
+Deno.test("an invalid or zero CUBIC_STALL_TIMEOUT_MS is a clear error before anything is fetched", async () => {
   await withFixture(async (fx) => {
-    const result = await fx.pull({ CUBIC_STALL_TIMEOUT_MS: "soon" });
-    assertEquals(result.code, 1, result.stderr);
-    assertMatch(
-      result.stderr,
-      /^error: Reading CUBIC_STALL_TIMEOUT_MS failed: 'soon' is not a whole number of milliseconds$/m,
-    );
+    for (const value of ["soon", "0", "-5", "1.5"]) {
+      const result = await fx.pull({ CUBIC_STALL_TIMEOUT_MS: value });
+      assertEquals(result.code, 1, result.stderr);
+      assertMatch(
+        result.stderr,
+        new RegExp(
+          `^error: Reading CUBIC_STALL_TIMEOUT_MS failed: '${value}' is not a positive whole number of milliseconds$`,
+          "m",
+        ),
+      );
+    }
     assertEquals(fx.server.requests, []);
+    // A retry delay of 0 is fine (retry at once); only the stall timeout must be positive.
+    const zeroDelay = await fx.pull({ CUBIC_RETRY_DELAY_MS: "0" });
+    await assertVerifiedImage(fx, zeroDelay);
   });
 });
 
@@ -465,7 +487,7 @@ Deno.test("a resumed download reports progress from the resumed offset", async (
       checksumUrl: `${fx.server.url}${SUMS_PATH}`,
       algorithm: "sha512",
     };
-    const options = { imagesDir: fx.home.images, fetchText };
+    const options = { imagesDir: fx.home.images };
     fx.server.behave(mirrorDiesAfter(MIB));
     let failure: unknown;
     await ensureImage(ref, { ...options, transfer: { attempts: 1 } }).catch((e) => failure = e);
@@ -534,17 +556,23 @@ Deno.test({
   },
 });
 
-Deno.test("a file-size limit (ulimit -f) ends with a DiskFull error and no image", async () => {
-  await withFixture(async (fx) => {
-    // 1 MiB for a POSIX sh (512-byte blocks), 2 MiB for bash: either is less than the image.
-    const run = spawnCubic(["pull", "debian:12"], fx.home.env, { fileSizeLimitBlocks: 2048 });
-    const result = await run.output;
-    assertEquals(result.code, 1, result.stderr);
-    assertMatch(
-      result.stderr,
-      /^error: Saving 'debian-12-generic-amd64\.qcow2' in '.*' failed: the file-size limit \(ulimit -f\) is smaller than the image \(4\.\d MiB\)$/m,
-    );
-    assertMatch(result.stderr, /^hint: Raise the limit .* the partial download was removed$/m);
-    assertEquals(await listDir(fx.home.images), [LOCK]);
+for (const ignoreXfsz of [false, true]) {
+  const how = ignoreXfsz ? "with SIGXFSZ ignored by the shell" : "(SIGXFSZ not ignored)";
+  Deno.test(`a file-size limit (ulimit -f) ${how} ends with a DiskFull error and no image`, async () => {
+    await withFixture(async (fx) => {
+      // 1 MiB for a POSIX sh (512-byte blocks), 2 MiB for bash: either is less than the image.
+      const run = spawnCubic(["pull", "debian:12"], fx.home.env, {
+        fileSizeLimitBlocks: 2048,
+        ignoreXfsz,
+      });
+      const result = await run.output;
+      assertEquals(result.code, 1, result.stderr);
+      assertMatch(
+        result.stderr,
+        /^error: Saving 'debian-12-generic-amd64\.qcow2' in '.*' failed: the file-size limit \(ulimit -f\) is smaller than the image \(4\.\d MiB\)$/m,
+      );
+      assertMatch(result.stderr, /^hint: Raise the limit .* the partial download was removed$/m);
+      assertEquals(await listDir(fx.home.images), [LOCK]);
+    });
   });
-});
+}

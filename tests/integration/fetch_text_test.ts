@@ -4,7 +4,14 @@
  * is a `ResponseTooLarge` error after at most the cap's bytes, and credentials in a URL are sent
  * as HTTP Basic but never shown.
  */
-import { fetchText, MAX_TEXT_BYTES, ResponseTooLarge } from "../../src/http.ts";
+import {
+  DeadlineExceeded,
+  fetchBytes,
+  fetchText,
+  MAX_TEXT_BYTES,
+  ResponseTooLarge,
+  SMALL_FETCH_DEADLINE_MS,
+} from "../../src/http.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../support/assert.ts";
 import { makeCubicHome, runCubic } from "../support/cli.ts";
 import { startFaultyServer } from "../support/faulty_server.ts";
@@ -98,6 +105,73 @@ Deno.test("cubic pull against a mirror with an endless listing is a ResponseTooL
   } finally {
     await server.close();
     await Deno.remove(home.root, { recursive: true });
+  }
+});
+
+/** A server sending a 100 KB document one byte every 50 ms: never stalled, never finished. */
+function startDripServer() {
+  let requests = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    requests++;
+    let timer: ReturnType<typeof setInterval> | undefined;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        timer = setInterval(() => {
+          try {
+            controller.enqueue(new Uint8Array([0x61]));
+          } catch {
+            clearInterval(timer);
+          }
+        }, 50);
+      },
+      cancel() {
+        clearInterval(timer);
+      },
+    });
+    return new Response(body, { headers: { "content-length": "100000" } });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    get requests() {
+      return requests;
+    },
+    close: () => server.shutdown(),
+  };
+}
+
+Deno.test("a document dripping a byte at a time fails at the overall deadline, not retried", async () => {
+  assertEquals(SMALL_FETCH_DEADLINE_MS, 120_000);
+  const server = startDripServer();
+  try {
+    const started = Date.now();
+    const error = await assertRejects<DeadlineExceeded>(
+      () =>
+        fetchText(`${server.url}/SHA256SUMS`, {
+          transfer: { attempts: 4, retryDelayMs: 1, stallTimeoutMs: 1_000 },
+          deadlineMs: 1_500,
+        }),
+      DeadlineExceeded,
+    );
+    const elapsed = Date.now() - started;
+    assertEquals(error.code, "DeadlineExceeded");
+    assertMatch(
+      error.message,
+      /^Fetching 'http:\/\/127\.0\.0\.1:\d+\/SHA256SUMS' failed: it did not arrive within 1\.5 s \(the mirror sends too slowly\)$/,
+    );
+    assert(elapsed >= 1_400 && elapsed < 4_000, `took ${elapsed} ms`);
+    assertEquals(server.requests, 1, "a deadline is not retried");
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("fetchBytes returns the exact bytes received, a byte-order mark and invalid UTF-8 included", async () => {
+  const body = new Uint8Array([0xef, 0xbb, 0xbf, 0x61, 0xfc, 0x0a]);
+  const server = startFaultyServer({ "/SHA256SUMS": { body } });
+  try {
+    assertEquals(await fetchBytes(`${server.url}/SHA256SUMS`, { transfer: NO_RETRY }), body);
+  } finally {
+    await server.close();
   }
 });
 

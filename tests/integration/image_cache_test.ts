@@ -88,8 +88,9 @@ Deno.test("an image with a qcow2 backing file is rejected even when its checksum
       const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
       try {
         const result = await runCubic(["create", "x", "--image", "debian:12"], { env: home.env });
-        assertEquals(result.code, 1, result.stderr);
+        assertEquals(result.code, 3, result.stderr);
         assertMatch(result.stderr, /names a backing file/);
+        assertMatch(result.stderr, /^hint: .*nothing was cached/m);
         assertEquals((await listDir(home.images)).filter((n) => !n.endsWith(".lock")), []);
       } finally {
         await Deno.remove(home.root, { recursive: true });
@@ -119,11 +120,12 @@ Deno.test("an image with an external data file naming a host file is rejected ev
       const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
       try {
         const result = await runCubic(["create", "x", "--image", "debian:12"], { env: home.env });
-        assertEquals(result.code, 1, result.stderr);
+        assertEquals(result.code, 3, result.stderr);
         assertMatch(
           result.stderr,
           /^error: Checking 'debian-12-generic-amd64\.qcow2' failed: .*external data file \('.*secret\.raw'\)/m,
         );
+        assertMatch(result.stderr, /^hint: .*nothing was cached/m);
         assertEquals((await listDir(home.images)).filter((n) => !n.endsWith(".lock")), []);
         assertEquals(await listDir(home.machines), []);
       } finally {
@@ -146,6 +148,98 @@ Deno.test("an image with an external data file naming a host file is rejected ev
       );
     },
   );
+});
+
+/** Rewrites bytes of a real qcow2 at `offset` (a big-endian field of the header). */
+async function patchImage(image: string, offset: number, bytes: number[]): Promise<void> {
+  const file = await Deno.open(image, { read: true, write: true });
+  try {
+    await file.seek(offset, Deno.SeekMode.Start);
+    await file.write(new Uint8Array(bytes));
+  } finally {
+    file.close();
+  }
+}
+
+/** Images whose checksum matches but whose content Cubic must refuse, by the code it reports. */
+const REJECTED: readonly {
+  code: string;
+  message: RegExp;
+  prepare: (image: string) => Promise<void>;
+}[] = [
+  {
+    code: "NotQcow2",
+    message: /it is not a qcow2 disk image/,
+    prepare: (image) => Deno.writeFile(image, new Uint8Array(1 << 20).fill(0x42)),
+  },
+  {
+    code: "UnknownQcow2Feature",
+    message: /incompatible features Cubic does not know \(bits 0x10000000000\)/,
+    // Incompatible feature bit 40 (offset 72, big-endian u64: byte 74 holds bits 40..47).
+    prepare: (image) => patchImage(image, 74, [0x01]),
+  },
+  {
+    code: "MalformedQcow2",
+    message: /its qcow2 header is malformed \(qcow2 version 4 is not supported\)/,
+    prepare: (image) => patchImage(image, 4, [0, 0, 0, 4]),
+  },
+];
+
+for (const { code, message, prepare } of REJECTED) {
+  Deno.test(`an image rejected as ${code} exits with 3, says nothing was cached and caches nothing`, async () => {
+    await withMirror(
+      async ({ url }) => {
+        const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
+        try {
+          const result = await runCubic(["pull", "debian:12"], { env: home.env });
+          assertEquals(result.code, 3, result.stderr);
+          assertMatch(result.stderr, /^error: Checking 'debian-12-generic-amd64\.qcow2' failed: /m);
+          assertMatch(result.stderr, message);
+          assertMatch(result.stderr, /^hint: .*; nothing was cached$/m);
+          assertEquals((await listDir(home.images)).filter((n) => !n.endsWith(".lock")), []);
+        } finally {
+          await Deno.remove(home.root, { recursive: true });
+        }
+      },
+      prepare,
+    );
+  });
+}
+
+Deno.test("show prints an ssh command that sh and ssh read as meant under a data directory with blanks and quotes", async () => {
+  await withMirror(async ({ url }) => {
+    const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
+    const data = join(home.root, `my "data" it's`);
+    const env = { ...home.env, XDG_DATA_HOME: data };
+    try {
+      const created = await runCubic(["create", "web", "--image", "debian:12"], { env });
+      assertEquals(created.code, 0, created.stderr);
+      const shown = await runCubic(["show", "web", "--json"], { env });
+      assertEquals(shown.code, 0, shown.stderr);
+      const { dir, sshCommand, sshPort } = JSON.parse(shown.stdout);
+      assertEquals(dir, join(data, "cubic", "machines", "web"));
+      const human = await runCubic(["show", "web"], { env });
+      assertMatch(human.stdout, new RegExp(`^SSH: +${RegExp.escape(sshCommand)}$`, "m"));
+      // ssh -G prints the configuration the command line gives and connects nowhere.
+      const out = await new Deno.Command("/bin/sh", {
+        args: ["-c", sshCommand.replace(/^ssh /, "ssh -G ")],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assertEquals(out.code, 0, stderr);
+      assert(!/warning/i.test(stderr), stderr);
+      const read = new TextDecoder().decode(out.stdout);
+      const value = (name: string) =>
+        read.split("\n").find((l) => l.startsWith(`${name} `))?.slice(name.length + 1);
+      assertEquals(value("userknownhostsfile"), join(dir, "known_hosts"));
+      assertEquals(value("identityfile"), join(dir, "ssh_client_key"));
+      assertEquals(value("port"), String(sshPort));
+      assertEquals(value("user"), "cubic");
+    } finally {
+      await Deno.remove(home.root, { recursive: true });
+    }
+  });
 });
 
 Deno.test("a missing image file on the mirror is a 404 error that leaves nothing behind", async () => {

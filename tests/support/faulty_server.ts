@@ -27,6 +27,10 @@ export interface Behaviour {
   status?: number;
   body?: Uint8Array | string;
   contentType?: string;
+  /** Extra response headers, e.g. a redirect's `Location`. */
+  headers?: Record<string, string>;
+  /** Send no `Content-Length`: the body ends when the connection closes. */
+  omitLength?: boolean;
   /** Send the whole file with 200 even when a `Range` is asked for. */
   ignoreRange?: boolean;
   /** Close the connection after this many body bytes. */
@@ -74,6 +78,8 @@ export interface FaultyServer {
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: "OK",
   206: "Partial Content",
+  301: "Moved Permanently",
+  302: "Found",
   400: "Bad Request",
   403: "Forbidden",
   404: "Not Found",
@@ -86,6 +92,24 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
 };
 
 const encoder = new TextEncoder();
+
+/**
+ * Every file under `root` (symbolic links followed) as served files by URL path, e.g. a vendor
+ * layout written by vendor_mirrors.ts, so a faulty server can misbehave for one of them.
+ */
+export async function filesUnder(root: string): Promise<Record<string, ServedFile>> {
+  const files: Record<string, ServedFile> = {};
+  const walk = async (dir: string, prefix: string) => {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = `${dir}/${entry.name}`;
+      const stat = await Deno.stat(path);
+      if (stat.isDirectory) await walk(path, `${prefix}${entry.name}/`);
+      else files[`${prefix}${entry.name}`] = { body: await Deno.readFile(path) };
+    }
+  };
+  await walk(root, "/");
+  return files;
+}
 
 /** Starts a faulty server holding `files` (URL path → file). */
 export function startFaultyServer(files: Record<string, ServedFile>): FaultyServer {
@@ -187,9 +211,11 @@ async function handle(
   record.status = answer.status;
   const lines = [
     `HTTP/1.1 ${answer.status} ${STATUS_TEXT[answer.status] ?? "Unknown"}`,
-    `Content-Length: ${answer.body.length}`,
+    ...(behaviour.omitLength ? [] : [`Content-Length: ${answer.body.length}`]),
     "Connection: close",
-    ...Object.entries(answer.headers).map(([name, value]) => `${name}: ${value}`),
+    ...Object.entries({ ...answer.headers, ...behaviour.headers }).map(([name, value]) =>
+      `${name}: ${value}`
+    ),
   ];
   await writeAll(conn, encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
   if (method === "HEAD") {

@@ -15,10 +15,17 @@ export interface TestSigningKey {
   fingerprint: string;
   /** The fingerprint of the key that makes the signatures: the primary key or its signing subkey. */
   signerFingerprint: string;
-  /** Writes `<file>.asc`/`.gpg`/`.sig` style signatures or a clear-signed copy. */
+  /**
+   * Writes `<file>.asc`/`.gpg`/`.sig` style signatures or a clear-signed copy, hashing with
+   * `digest` (default SHA256; e.g. SHA1 for a signature too weak to trust).
+   */
   sign(
     file: string,
-    options: { out: string; mode: "detach-armor" | "detach-binary" | "clearsign" },
+    options: {
+      out: string;
+      mode: "detach-armor" | "detach-binary" | "clearsign";
+      digest?: "SHA1" | "SHA256" | "SHA512";
+    },
   ): Promise<void>;
   remove(): Promise<void>;
 }
@@ -91,7 +98,7 @@ async function signingKey(
     publicKey,
     fingerprint,
     signerFingerprint: signer,
-    async sign(file, { out, mode }) {
+    async sign(file, { out, mode, digest = "SHA256" }) {
       const flags = mode === "clearsign"
         ? ["--clearsign"]
         : mode === "detach-armor"
@@ -101,7 +108,7 @@ async function signingKey(
         "--local-user",
         `${signer}!`, // exactly this key or subkey, not one gpg would pick
         "--digest-algo",
-        "SHA256",
+        digest,
         ...flags,
         "--output",
         out,

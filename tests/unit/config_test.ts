@@ -1,7 +1,14 @@
-import { assert, assertEquals, assertRejects, assertThrows } from "../support/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertRejects,
+  assertThrows,
+} from "../support/assert.ts";
 import { mirrorBaseUrl, mirrorEnvName, parseConfig, trustedExtraKeys } from "../../src/config.ts";
 import { cubicPaths } from "../../src/paths.ts";
 import { UserError } from "../../src/errors.ts";
+import { UBUNTU_CLOUD_IMAGE_SIGNING_KEY } from "../../providers/keys/ubuntu.ts";
 
 Deno.test("names the mirror variable in upper case with '-' turned into '_'", () => {
   assertEquals(mirrorEnvName("debian"), "CUBIC_MIRROR_DEBIAN");
@@ -74,7 +81,7 @@ Deno.test("falls back to ~/.local/share, ~/.cache and ~/.config", () => {
 Deno.test("config.yaml trusts extra keys per provider, from files or inline", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const key = "-----BEGIN PGP PUBLIC KEY BLOCK-----\nabc\n-----END PGP PUBLIC KEY BLOCK-----\n";
+    const key = UBUNTU_CLOUD_IMAGE_SIGNING_KEY;
     await Deno.writeTextFile(`${dir}/k.asc`, key);
     const { config } = parseConfig(`keys:\n  ubuntu: ["${dir}/k.asc"]\n`, "c");
     assertEquals(await trustedExtraKeys(config, "ubuntu"), [key]);
@@ -84,6 +91,54 @@ Deno.test("config.yaml trusts extra keys per provider, from files or inline", as
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a trusted key that is not an armoured public key is a UserError naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/hostname`, "buildhost\n");
+    // A binary `gpg --export`: an old-format public-key packet header, then key material.
+    await Deno.writeFile(`${dir}/key.gpg`, new Uint8Array([0x99, 0x01, 0x0d, 0x04, 0, 0xff, 0x80]));
+    const broken = UBUNTU_CLOUD_IMAGE_SIGNING_KEY.replace(/\n[A-Za-z0-9+/]{20}/, "\n!!!!");
+    await Deno.writeTextFile(`${dir}/broken.asc`, broken);
+    const source = "/home/u/.config/cubic/config.yaml";
+    const cases: [string, RegExp][] = [
+      [`${dir}/hostname`, /hostname' for ubuntu failed: it is not an armoured OpenPGP public key/],
+      [`${dir}/key.gpg`, /key\.gpg' for ubuntu failed: it is binary/],
+      [`${dir}/broken.asc`, /broken\.asc' for ubuntu failed: OpenPGP cannot read the key/],
+    ];
+    for (const [path, message] of cases) {
+      const { config } = parseConfig(`keys:\n  ubuntu: ["${path}"]\n`, source);
+      const error = await assertRejects<UserError>(
+        () => trustedExtraKeys(config, "ubuntu"),
+        UserError,
+      );
+      assertEquals(error.code, "InvalidKey");
+      assertMatch(error.message, message);
+      assert(!error.message.includes("\n"), "one line");
+      assertMatch(
+        error.hint ?? "",
+        /gpg --armor --export .* keys\.ubuntu in \/home\/u\/\.config\/cubic\/config\.yaml/,
+      );
+    }
+    const { config: inline } = parseConfig(
+      `keys:\n  ubuntu:\n    - |\n      -----BEGIN PGP PUBLIC KEY BLOCK-----\n      garbage\n`,
+      source,
+    );
+    const error = await assertRejects(() => trustedExtraKeys(inline, "ubuntu"), UserError);
+    assertMatch(
+      error.message,
+      /^Reading the trusted key keys\.ubuntu\[0\] in '\/home\/u\/\.config\/cubic\/config\.yaml' failed: its armour is cut short/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a YAML syntax error in config.yaml is a one-line UserError with its line", () => {
+  const error = assertThrows(() => parseConfig("mirrors: [a\n", "/c/config.yaml"), UserError);
+  assertMatch(error.message, /^Reading '\/c\/config\.yaml' failed: .*line \d+/);
+  assert(!error.message.includes("\n"), error.message);
 });
 
 Deno.test("rejects keys that are not lists", () => {

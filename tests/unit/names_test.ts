@@ -70,6 +70,7 @@ Deno.test("rejects malformed image names with an example in the hint", () => {
   ) {
     const error = assertThrows<UserError>(() => parseImageName(text, "amd64"), UserError);
     assertEquals(error.code, "InvalidImageName");
+    assertEquals(error.exitCode, 2, "a malformed image name is a usage error");
   }
 });
 
