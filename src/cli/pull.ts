@@ -4,6 +4,7 @@
  * leave the others unpulled; the failures are reported together at the end.
  */
 import { Command } from "./commander.ts";
+import { batchError, type BatchFailure } from "./batch.ts";
 import { UserError } from "../errors.ts";
 import { hostArch, parseImageName } from "../images.ts";
 import { obtainImage } from "../instance.ts";
@@ -19,7 +20,7 @@ export function pullCommand(getContext: GetContext, _result: CommandResult): Com
       // A malformed name is a usage error: refuse it before downloading anything.
       for (const image of images) parseImageName(image, hostArch());
       const ctx = await getContext();
-      const failed: { image: string; error: UserError }[] = [];
+      const failed: BatchFailure[] = [];
       for (const image of images) {
         try {
           const cached = await obtainImage(ctx, image);
@@ -32,22 +33,15 @@ export function pullCommand(getContext: GetContext, _result: CommandResult): Com
           // One image: its own error is the whole story (message, hint and exit code).
           if (images.length === 1 || !(error instanceof UserError)) throw error;
           ctx.ui.warn(`${image}: ${error.message}${error.hint ? `\n  hint: ${error.hint}` : ""}`);
-          failed.push({ image, error });
+          failed.push({ item: image, error });
         }
       }
-      if (failed.length > 0) {
-        const code = failed[0]!.error.exitCode;
-        throw new UserError(
-          `Pulling ${failed.length} of ${images.length} images failed: ${
-            failed.map((f) => f.image).join(", ")
-          }`,
-          {
-            code: "PullFailed",
-            // A shared cause keeps its meaning (3: an image was rejected); mixed causes are 1.
-            exitCode: failed.every((f) => f.error.exitCode === code) ? code : 1,
-            hint: "See the warnings above for each image",
-          },
-        );
-      }
+      const error = batchError(failed, {
+        action: "Pulling",
+        total: images.length,
+        noun: "images",
+        code: "PullFailed",
+      });
+      if (error) throw error;
     });
 }

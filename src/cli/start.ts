@@ -1,5 +1,6 @@
 /** `cubic start`: boot instances and wait until they accept SSH logins. */
 import { Command } from "./commander.ts";
+import { batchError, type BatchFailure } from "./batch.ts";
 import { UserError } from "../errors.ts";
 import { startInstance } from "../instance.ts";
 import { type BootOptions, bootOptions } from "./options.ts";
@@ -28,7 +29,7 @@ export function startCommand(getContext: GetContext, _result: CommandResult): Co
     }
     // Several instances: launch them all first so they boot side by side, then wait for each;
     // one that fails does not keep the others from starting.
-    const failed: { name: string; error: UserError }[] = [];
+    const failed: BatchFailure[] = [];
     const launched: string[] = [];
     for (const name of names) {
       try {
@@ -37,7 +38,7 @@ export function startCommand(getContext: GetContext, _result: CommandResult): Co
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
         ctx.ui.warn(`${name}: ${error.message}`);
-        failed.push({ name, error });
+        failed.push({ item: name, error });
       }
     }
     for (const name of launched) {
@@ -51,22 +52,15 @@ export function startCommand(getContext: GetContext, _result: CommandResult): Co
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
         ctx.ui.warn(`${name}: ${error.message}`);
-        failed.push({ name, error });
+        failed.push({ item: name, error });
       }
     }
-    if (failed.length > 0) {
-      throw new UserError(
-        `Starting ${failed.length} of ${names.length} instances failed: ${
-          failed.map((f) => f.name).join(", ")
-        }`,
-        {
-          code: "StartFailed",
-          exitCode: failed.every((f) => f.error.exitCode === failed[0]!.error.exitCode)
-            ? failed[0]!.error.exitCode
-            : 1,
-          hint: "See the warnings above for each instance",
-        },
-      );
-    }
+    const error = batchError(failed, {
+      action: "Starting",
+      total: names.length,
+      noun: "instances",
+      code: "StartFailed",
+    });
+    if (error) throw error;
   });
 }

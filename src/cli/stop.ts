@@ -1,5 +1,6 @@
 /** `cubic stop`: ACPI power-down, bounded wait, then force. */
 import { Command } from "./commander.ts";
+import { batchError, type BatchFailure } from "./batch.ts";
 import { ExitCode, UserError } from "../errors.ts";
 import { stopInstance } from "../instance.ts";
 import { listInstanceNames } from "../store.ts";
@@ -33,7 +34,7 @@ export function stopCommand(getContext: GetContext, _result: CommandResult): Com
         ];
         if (targets.length === 0) ctx.ui.info("No instances to stop");
         // One instance that cannot be stopped must not keep the others running.
-        const failed: { name: string; error: UserError }[] = [];
+        const failed: BatchFailure[] = [];
         for (const name of targets) {
           let outcome;
           try {
@@ -41,7 +42,7 @@ export function stopCommand(getContext: GetContext, _result: CommandResult): Com
           } catch (error) {
             if (!(error instanceof UserError) || targets.length === 1) throw error;
             ctx.ui.warn(`${error.message}${error.hint ? ` (${error.hint})` : ""}`);
-            failed.push({ name, error });
+            failed.push({ item: name, error });
             continue;
           }
           ctx.ui.info(
@@ -52,19 +53,13 @@ export function stopCommand(getContext: GetContext, _result: CommandResult): Com
               : `${name} stopped`,
           );
         }
-        if (failed.length > 0) {
-          throw new UserError(
-            `Stopping ${failed.length} of ${targets.length} instances failed: ${
-              failed.map((f) => f.name).join(", ")
-            }`,
-            {
-              code: "StopFailed",
-              hint: failed.length === 1 && failed[0]!.error.hint
-                ? failed[0]!.error.hint
-                : "See the warnings above for each instance",
-            },
-          );
-        }
+        const error = batchError(failed, {
+          action: "Stopping",
+          total: targets.length,
+          noun: "instances",
+          code: "StopFailed",
+        });
+        if (error) throw error;
       },
     );
 }
