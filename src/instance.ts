@@ -602,10 +602,29 @@ async function waitUntilReady(
   const started = Date.now();
   const spinner = ctx.ui.spinner(`Waiting for ${config.name} to accept SSH logins`);
   const abort = new AbortController();
-  // A QEMU that dies while we wait should fail the wait at once, not after the timeout.
-  const watcher = setInterval(async () => {
-    if (await runningPid(paths) === undefined) abort.abort(new Error("QEMU exited"));
-  }, 1000);
+  // A QEMU that exits, or a guest that stops dead (KVM internal error, panic, power-off), should
+  // fail the wait at once, not after the timeout. The monitor serves one client at a time, so it
+  // is asked only every few seconds and a busy monitor is not taken as a verdict.
+  let watching = true;
+  let wake = () => {};
+  const watcher = (async () => {
+    for (let tick = 1; watching && !abort.signal.aborted; tick++) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      if (!watching) break;
+      if (await runningPid(paths) === undefined) {
+        abort.abort(new Error("QEMU exited"));
+      } else if (tick % 5 === 0) {
+        const health = await probeGuest(paths, config.monitorPort, { timeoutMs: 2_000 });
+        if (!health.ok && health.monitorAnswers) abort.abort(new Error(health.reason));
+      }
+    }
+  })();
   try {
     await waitForSsh(target, {
       timeoutMs,
@@ -616,8 +635,11 @@ async function waitUntilReady(
   } catch (error) {
     const tail = await tailOf(paths.serialLog, 15);
     if (abort.signal.aborted) {
+      const reason = (abort.signal.reason as Error).message;
       throw new UserError(
-        `Starting '${config.name}' failed: QEMU exited while the guest was booting`,
+        reason === "QEMU exited"
+          ? `Starting '${config.name}' failed: QEMU exited while the guest was booting`
+          : `Starting '${config.name}' failed: ${reason} while it was booting`,
         {
           code: "QemuExited",
           cause: error,
@@ -641,7 +663,9 @@ async function waitUntilReady(
     }
     throw error;
   } finally {
-    clearInterval(watcher);
+    watching = false;
+    wake();
+    await watcher;
     spinner.stop();
   }
 }
