@@ -103,14 +103,9 @@ export async function listCachedImages(imagesDir: string): Promise<CachedImage[]
       if (!entry.isFile || entry.name.startsWith(".") || !entry.name.endsWith(".qcow2.json")) {
         continue;
       }
-      try {
-        const meta = JSON.parse(await Deno.readTextFile(join(imagesDir, entry.name)));
-        const path = join(imagesDir, entry.name.slice(0, -".json".length));
-        await Deno.stat(path);
-        out.push({ ...meta, path });
-      } catch {
-        // an orphaned or unreadable sidecar is not a cached image
-      }
+      // An orphaned or unreadable sidecar is not a cached image.
+      const meta = await readMeta(join(imagesDir, entry.name.slice(0, -".json".length)));
+      if (meta) out.push(meta);
     }
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;

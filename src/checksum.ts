@@ -108,11 +108,3 @@ export function expectedDigest(
 export function createDigest(algorithm: HashAlgorithm): Hash {
   return createHash(algorithm);
 }
-
-/** Hex digest of a file, streamed. */
-export async function digestFile(path: string, algorithm: HashAlgorithm): Promise<string> {
-  const hash = createHash(algorithm);
-  using file = await Deno.open(path, { read: true });
-  for await (const chunk of file.readable) hash.update(chunk);
-  return hash.digest("hex");
-}

@@ -3,7 +3,7 @@
  * (`CUBIC_MIRROR_<PROVIDER>`). The only module that imports npm:yaml.
  */
 import { join } from "node:path";
-import { parse, stringify } from "yaml";
+import { parse } from "yaml";
 import { looksArmoured, publicKeyProblem } from "./armoured_key.ts";
 import { UserError } from "./errors.ts";
 import { redactUrl, rememberCredentials } from "./http.ts";
@@ -178,11 +178,6 @@ export async function loadConfig(
   }
 }
 
-/** Serialises a config (used by tests and `cubic` itself when it writes one). */
-export function formatConfig(config: CubicConfig): string {
-  return stringify(config);
-}
-
 /**
  * The mirror base URL for a provider: environment first, then config.yaml, then the vendor's
  * default. Always ends with `/`; must be http(s). Credentials in it (`http://user:pass@host/`)
@@ -217,7 +212,7 @@ export function mirrorBaseUrl(
   return rememberCredentials(url.href.endsWith("/") ? url.href : url.href + "/");
 }
 
-/** Parses YAML text (re-exported so tests need not import npm:yaml themselves). */
+/** Parses YAML text (npm:yaml is imported only in this module). */
 export function parseYaml(text: string): unknown {
   return parse(text);
 }

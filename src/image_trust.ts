@@ -179,12 +179,22 @@ export async function verifyImageSignature(
   requireKeys(ref, keys);
   const sig = await fetchSignature(ref, { url: signature.url, what: ref.fileName }, options);
   const file = await Deno.open(path, { read: true });
-  const result = await verifyDetached(
-    file.readable,
-    sig,
-    keys.keys,
-    verifyOptions(ref, keys, ref.fileName),
-  );
+  let result;
+  try {
+    result = await verifyDetached(
+      file.readable,
+      sig,
+      keys.keys,
+      verifyOptions(ref, keys, ref.fileName),
+    );
+  } finally {
+    // A fully read stream has closed the file already; one rejected early may not have.
+    try {
+      file.close();
+    } catch {
+      // already closed
+    }
+  }
   return {
     kind: "signature",
     over: "image",

@@ -194,8 +194,7 @@ export async function createInstance(
   };
   Deno.addSignalListener("SIGINT", onInterrupt);
   try {
-    const tmpPaths = instancePaths(ctx.paths.machines, name);
-    const inTmp = (p: string) => join(tmp, p.slice(tmpPaths.dir.length + 1));
+    const inTmp = (p: string) => join(tmp, p.slice(paths.dir.length + 1));
     const clientKey = generateEd25519KeyPair(`cubic@${name}`);
     const hostKey = generateEd25519KeyPair(`root@${name}`);
     await writePrivateFile(inTmp(paths.sshKey), clientKey.privateKey);

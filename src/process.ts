@@ -47,13 +47,3 @@ export async function signalProcess(pid: number, signal: "SIGTERM" | "SIGKILL"):
   }).output();
   return out.success;
 }
-
-/** Waits until a process is gone; false on timeout. */
-export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await processCommandLine(pid) === undefined) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return await processCommandLine(pid) === undefined;
-}

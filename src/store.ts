@@ -249,7 +249,7 @@ export function freePort(): number {
   return port;
 }
 
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
+/** Whether 127.0.0.1:port is taken (cannot be listened on). */
 export function portInUse(port: number): boolean {
   try {
     const listener = Deno.listen({ hostname: "127.0.0.1", port });

@@ -1,6 +1,5 @@
 /**
  * The command tree. Each command lives in its own file and receives a lazily built Context.
- * The only npm:commander import besides the command files' `Command` type.
  */
 import { Command } from "./commander.ts";
 import type { Context } from "../context.ts";

@@ -20,6 +20,7 @@ import type { ImageRef, Provider } from "../provider.ts";
 import { diskUsedBytes, loadInstance, pathsFor, runningPid } from "../store.ts";
 import { fingerprint } from "../ssh.ts";
 import { formatBytes } from "../ui.ts";
+import { shellQuote } from "./options.ts";
 import type { CommandResult, GetContext } from "./root.ts";
 
 function trustNote(trust: TrustRecord | undefined): string {
@@ -27,10 +28,8 @@ function trustNote(trust: TrustRecord | undefined): string {
   return trust.kind === "signature" ? `, signature by ${trust.signer}` : ", checksum only";
 }
 
-/** `text` as one word for a POSIX shell: unchanged when safe, else single-quoted (pure). */
-export function shellQuote(text: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
-}
+/** POSIX shell quoting (pure), from options.ts; re-exported because callers import it from here. */
+export { shellQuote };
 
 /**
  * A file name as ssh reads it in an option value: `%` doubled (ssh expands `%h`-style tokens in
