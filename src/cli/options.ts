@@ -39,7 +39,7 @@ export function parseTimeout(text: string): number {
   const n = Number(text.replace(/s$/, ""));
   if (!Number.isFinite(n) || n <= 0 || n > MAX_TIMEOUT_SECONDS) {
     throw new UserError(
-      `Reading --timeout '${text}' failed: expected a number of seconds from 0 to ${MAX_TIMEOUT_SECONDS}`,
+      `Reading --timeout '${text}' failed: expected a number of seconds above 0 and at most ${MAX_TIMEOUT_SECONDS}`,
       {
         code: "InvalidNumber",
         exitCode: ExitCode.usage,
