@@ -72,14 +72,15 @@ Deno.test({
 
       for (const l of layouts) {
         await t.step(
-          `${l.image} pulls with a verified signature, boots and runs a command`,
+          `${l.image} is verified by its signature, and run boots it and runs a command`,
           async () => {
             const name = `v-${l.vendor}`;
             const show = await cubic(["show", l.image]);
             assertEquals(show.code, 0, show.stderr);
             assertMatch(show.stdout, /^Signature: +(verified, signed by [0-9A-F]{40}|OpenPGP)/m);
-            const created = await cubic([
-              "create",
+            // `run` is create + start + the command: README's one-command promise, per vendor.
+            const r = await cubic([
+              "run",
               name,
               "-i",
               l.image,
@@ -87,11 +88,13 @@ Deno.test({
               "2",
               "--memory",
               "1G",
+              "--",
+              "cat /etc/os-release",
             ]);
-            assertEquals(created.code, 0, created.stderr);
-            const r = await cubic(["exec", name, "--", "cat /etc/os-release"]);
             assertEquals(r.code, 0, r.stderr);
             assertMatch(r.stdout, /^ID=debian$/m);
+            const cached = JSON.parse((await cubic(["instances", "--json"])).stdout);
+            assertEquals(cached.map((i: { name: string }) => i.name), [name]);
             assertEquals((await cubic(["delete", "--yes", name])).code, 0);
           },
         );
