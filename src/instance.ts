@@ -16,7 +16,7 @@ import { generateTlsMaterial, readClientTls, writeTlsDir } from "./ca.ts";
 import { type CachedImage, ensureImage, findCachedImage } from "./cache.ts";
 import { metaData, userData } from "./cloud_init.ts";
 import type { Context } from "./context.ts";
-import { ExitCode, UserError } from "./errors.ts";
+import { errorMessage, ExitCode, UserError } from "./errors.ts";
 import { findFirmware } from "./firmware.ts";
 import { formatImageName, hostArch, parseImageName, resolveImage } from "./images.ts";
 import { trustedKeysFor } from "./image_trust.ts";
@@ -119,7 +119,7 @@ export async function obtainImage(ctx: Context, imageText: string): Promise<Cach
       keys,
       onRetry: (info) => {
         progress?.stop();
-        const reason = info.error instanceof Error ? info.error.message : String(info.error);
+        const reason = errorMessage(info.error);
         ctx.ui.warn(
           `download attempt ${info.attempt} of ${info.attempts} failed (${reason}); resuming in ${
             Math.round(info.delayMs / 1000)
@@ -558,12 +558,13 @@ async function waitForQemuExit(
 
 /** Fails clearly when the cached image the instance's disk is an overlay of was deleted. */
 async function checkBaseImage(config: InstanceConfig): Promise<void> {
-  try {
-    if ((await Deno.stat(config.baseImage)).isFile) return;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory)) {
-      throw error;
-    }
+  const problem = await baseImageProblem(config);
+  if (problem === undefined) return;
+  if (!problem.gone) {
+    throw new UserError(`Starting '${config.name}' failed: ${problem.reason}`, {
+      code: "BaseImageMissing",
+      hint: `Check the file, or delete the instance with \`cubic delete --yes ${config.name}\``,
+    });
   }
   throw new UserError(
     `Starting '${config.name}' failed: its base image ${config.baseImage} is gone from the image cache (the instance's disk holds only the changes made on top of it)`,
@@ -573,6 +574,24 @@ async function checkBaseImage(config: InstanceConfig): Promise<void> {
         `\`cubic pull ${config.image}\` restores it only if the vendor still publishes the same build: \`cubic show ${config.image}\` must show a checksum ending in ${config.baseDigest}. If it shows another, that build is gone and '${config.name}' cannot boot again; delete it with \`cubic delete --yes ${config.name}\``,
     },
   );
+}
+
+/** Why an instance's base image cannot be used (`gone`: deleted), or undefined when it is fine. */
+async function baseImageProblem(
+  config: InstanceConfig,
+): Promise<{ gone: boolean; reason: string } | undefined> {
+  try {
+    if ((await Deno.stat(config.baseImage)).isFile) return undefined;
+    return { gone: false, reason: `its base image ${config.baseImage} is not a file` };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return { gone: true, reason: `its base image ${config.baseImage} is missing` };
+    }
+    return {
+      gone: false,
+      reason: `its base image ${config.baseImage} cannot be read (${(error as Error).message})`,
+    };
+  }
 }
 
 /** The SSH target of an instance. */
@@ -808,15 +827,9 @@ export async function listInstances(ctx: Context): Promise<InstanceStatus[]> {
 
 /** Why the instance's base image cannot be used, or `undefined` when it is there. */
 async function missingBaseImage(config: InstanceConfig): Promise<string | undefined> {
-  try {
-    if ((await Deno.stat(config.baseImage)).isFile) return undefined;
-    return `its base image ${config.baseImage} is not a file`;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-      return `its base image ${config.baseImage} is missing from the image cache (\`cubic pull ${config.image}\` restores it only while the vendor publishes the same build)`;
-    }
-    return `its base image ${config.baseImage} cannot be read (${(error as Error).message})`;
-  }
+  const problem = await baseImageProblem(config);
+  if (problem === undefined || !problem.gone) return problem?.reason;
+  return `its base image ${config.baseImage} is missing from the image cache (\`cubic pull ${config.image}\` restores it only while the vendor publishes the same build)`;
 }
 
 /**
