@@ -4,6 +4,7 @@
  * `gpg --export`, a private key, `/etc/hostname` — is then a clear error naming where it was
  * configured, instead of a failure deep inside signature verification.
  */
+import { errorMessage } from "./errors.ts";
 import { fingerprintsOf } from "./signature.ts";
 
 const BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
@@ -31,7 +32,7 @@ export async function publicKeyProblem(text: string): Promise<string | undefined
   try {
     fingerprints = await fingerprintsOf(text);
   } catch (error) {
-    const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0];
+    const reason = errorMessage(error).split("\n")[0];
     return `OpenPGP cannot read the key in it (${reason})`;
   }
   return fingerprints.length === 0 ? "it holds no key" : undefined;

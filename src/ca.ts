@@ -7,7 +7,7 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { join } from "node:path";
 // @ts-types="@types/node-forge"
 import forge from "node-forge";
-import { UserError } from "./errors.ts";
+import { errorMessage, UserError } from "./errors.ts";
 
 /** PEM-encoded certificates and keys of one instance. The CA's private key is never kept. */
 export interface TlsMaterial {
@@ -162,7 +162,7 @@ export async function writeTlsDir(dir: string, material: TlsMaterial): Promise<v
     for (const { temp, final } of staged) await Deno.rename(temp, final);
   } catch (error) {
     for (const { temp } of staged) await Deno.remove(temp).catch(() => {});
-    throw new UserError(`Writing TLS certificates to "${dir}" failed: ${message(error)}`, {
+    throw new UserError(`Writing TLS certificates to "${dir}" failed: ${errorMessage(error)}`, {
       hint: `Check that "${dir}" is writable and the disk is not full, then retry.`,
       cause: error,
     });
@@ -178,7 +178,7 @@ export async function readClientTls(dir: string): Promise<ClientTls> {
     try {
       text = await Deno.readTextFile(path);
     } catch (error) {
-      throw new UserError(`Reading "${path}" failed: ${message(error)}`, {
+      throw new UserError(`Reading "${path}" failed: ${errorMessage(error)}`, {
         hint: error instanceof Deno.errors.NotFound
           ? "The instance's TLS certificates are missing; recreate the instance with " +
             "`cubic delete <name>` and `cubic create`."
@@ -268,8 +268,4 @@ async function syncDir(dir: string): Promise<void> {
   } catch {
     // A missing directory fsync only weakens durability after a power cut, not correctness.
   }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

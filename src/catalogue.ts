@@ -5,6 +5,7 @@
  * entries with a notice, and a vendor with nothing to fall back on is reported, never silently
  * dropped. An empty result is never stored over a good list.
  */
+import { errorMessage } from "./errors.ts";
 import { join } from "node:path";
 import { mirrorBaseUrl } from "./config.ts";
 import type { Context } from "./context.ts";
@@ -152,7 +153,7 @@ export async function loadCatalogue(
       entries = await fetchVendor(ctx, provider, baseUrl);
     } catch (error) {
       // Shown as a notice by `cubic images`: never with a mirror's password in it.
-      const reason = redactUrls(error instanceof Error ? error.message : String(error));
+      const reason = redactUrls(errorMessage(error));
       if (usable) {
         result.entries.push(...previous.entries);
         result.stale.push({

@@ -16,7 +16,7 @@
  *   CUBIC_STALL_TIMEOUT_MS  give up on a transfer after this long without a byte (default 30000)
  *   CUBIC_RETRY_DELAY_MS    first backoff delay before a retry, doubled each time (default 1000)
  */
-import { UserError } from "./errors.ts";
+import { errorMessage, UserError } from "./errors.ts";
 
 /** The response had an unexpected HTTP status. */
 export class HttpError extends UserError {
@@ -531,7 +531,7 @@ function watchBody(
 
 /** Why a fetch that followed redirects failed, when a redirect was the reason. */
 function redirectFailure(error: unknown): string | undefined {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (/redirect to a non HTTP\(s\)/i.test(message)) {
     return "the server redirects to a URL that is not http or https, which Cubic does not follow";
   }
@@ -544,7 +544,7 @@ function describe(error: unknown, watchdog: Watchdog): string {
   if (watchdog.fired) return (watchdog.signal.reason as Stalled).message;
   if (error instanceof DOMException && error.name === "TimeoutError") return "timed out";
   if (error instanceof Stalled) return error.message;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   // Deno says "fetch failed" and hides the interesting part in the cause.
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : "";
   const text = `${message} ${cause}`;

@@ -6,7 +6,7 @@
  * connection, which also cancels the pending Deno operation.
  */
 import type { ClientTls } from "./ca.ts";
-import { ExitCode, UserError } from "./errors.ts";
+import { errorMessage, ExitCode, UserError } from "./errors.ts";
 
 /** Options for {@linkcode QmpClient.connect}. */
 export interface QmpConnectOptions {
@@ -451,8 +451,4 @@ function connectError(action: string, error: unknown): UserError {
     hint: `Check that the instance is running; ${restart}`,
     cause: error,
   });
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

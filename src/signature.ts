@@ -21,7 +21,7 @@
 import * as openpgp from "openpgp";
 import { Buffer } from "node:buffer";
 import { createPublicKey, createVerify } from "node:crypto";
-import { ExitCode, UserError } from "./errors.ts";
+import { errorMessage, ExitCode, UserError } from "./errors.ts";
 
 /** Who made a verified signature and when. */
 export interface SignatureResult {
@@ -506,7 +506,7 @@ function describe(what: string | undefined): string {
 }
 
 function reason(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = errorMessage(error);
   return text.replace(/^Error (verifying signed message|reading \w+): /, "");
 }
 

@@ -14,7 +14,7 @@ import { Buffer } from "node:buffer";
 import { createHash, timingSafeEqual } from "node:crypto";
 // @ts-types="@types/ssh2"
 import { Client, type ClientChannel, type ConnectConfig, type ParsedKey, utils } from "ssh2";
-import { ExitCode, UserError } from "./errors.ts";
+import { errorMessage, ExitCode, UserError } from "./errors.ts";
 
 /** An OpenSSH private key and its public half as an `ssh-ed25519 AAAA… [comment]` line. */
 export interface SshKeyPair {
@@ -626,10 +626,6 @@ function endpointOf(target: SshTarget): string {
   return target.host.includes(":")
     ? `[${target.host}]:${target.port}`
     : `${target.host}:${target.port}`;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Waits for `promise` at most `ms`; on timeout runs `onTimeout` and resolves anyway. */
