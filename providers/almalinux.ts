@@ -9,9 +9,9 @@
  * and one `CHECKSUM` (GNU `hex  name`) listing the versioned and `-latest` names alike. We pick
  * the newest versioned build so the name is pinned.
  *
- * Signature: AlmaLinux publishes a detached `CHECKSUM.asc`, signed with the AlmaLinux OS <major>
- * key (9: BF18 AC28 7617 8908 D6E7  1267 D36C B86C B86B 3716). That key material is not in the
- * vetted key set yet, so refs carry no signature until it is added to `keys/almalinux.ts`.
+ * Signature: a detached, armoured `CHECKSUM.asc` beside each `CHECKSUM`, made with the release's
+ * own key (see keys/almalinux.ts). A ref is bound to its major's key only; a major newer than the
+ * shipped keys verifies only against keys the user trusts in config.yaml.
  */
 import {
   type Arch,
@@ -26,6 +26,14 @@ import {
   type ReleaseInfo,
   versionsMatching,
 } from "../src/provider.ts";
+import { ALMALINUX_10_KEY, ALMALINUX_8_KEY, ALMALINUX_9_KEY } from "./keys/almalinux.ts";
+
+/** AlmaLinux's signing key per major release (see keys/almalinux.ts for fingerprints and sources). */
+const RELEASE_KEYS: Readonly<Record<string, string>> = {
+  "8": ALMALINUX_8_KEY,
+  "9": ALMALINUX_9_KEY,
+  "10": ALMALINUX_10_KEY,
+};
 
 const VENDOR_ARCH: Readonly<Record<Arch, string>> = { amd64: "x86_64", arm64: "aarch64" };
 
@@ -56,7 +64,8 @@ export const almalinux: Provider = {
   id: "almalinux",
   displayName: "AlmaLinux",
   defaultBaseUrl: "https://raw.repo.almalinux.org/almalinux/",
-  keys: [],
+  // One key per major release; a major newer than these needs its key added here.
+  keys: Object.values(RELEASE_KEYS),
 
   async releases(ctx: ProviderContext): Promise<ReleaseInfo[]> {
     return probeReleases(await majors(ctx), (major, arch) => findImage(ctx, major, arch));
@@ -72,6 +81,8 @@ export const almalinux: Provider = {
       arch,
       checksum: "CHECKSUM",
       algorithm: "sha256",
+      signature: { kind: "detached", url: `${image.dir}CHECKSUM.asc`, over: "checksum" },
+      keys: RELEASE_KEYS[name] === undefined ? [] : [RELEASE_KEYS[name]],
     });
   },
 };

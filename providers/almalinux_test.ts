@@ -2,6 +2,7 @@ import { assertEquals, assertRejects } from "../tests/support/assert.ts";
 import { almalinux } from "./almalinux.ts";
 import { fixtureFetcher, FIXTURES } from "../tests/support/fixture_fetcher.ts";
 import { expectedDigest } from "../src/checksum.ts";
+import { ALMALINUX_10_KEY, ALMALINUX_9_KEY } from "./keys/almalinux.ts";
 
 const BASE = "https://raw.repo.almalinux.org/almalinux/";
 const ctx = () => ({
@@ -19,6 +20,8 @@ Deno.test("almalinux resolves almalinux:9 on amd64 to the newest versioned Gener
     fileName: "AlmaLinux-9-GenericCloud-9.8-20260810.x86_64.qcow2",
     checksumUrl: `${dir}CHECKSUM`,
     algorithm: "sha256",
+    signature: { kind: "detached", url: `${dir}CHECKSUM.asc`, over: "checksum" },
+    keys: [ALMALINUX_9_KEY],
   });
 });
 
@@ -42,9 +45,32 @@ Deno.test("almalinux resolves 10 to the build with its .0 suffix on both arches,
   assertEquals(arm?.checksumUrl, `${BASE}10/cloud/aarch64/images/CHECKSUM`);
 });
 
-Deno.test("almalinux refs carry no signature while the AlmaLinux key is not in the key set", async () => {
-  assertEquals((await almalinux.resolve(ctx(), "9", "amd64"))?.signature, undefined);
-  assertEquals(almalinux.keys, []);
+Deno.test("almalinux binds each major to its own key: 10 is verified with the AlmaLinux OS 10 key only", async () => {
+  const ref = await almalinux.resolve(ctx(), "10", "arm64");
+  assertEquals(ref?.signature, {
+    kind: "detached",
+    url: `${BASE}10/cloud/aarch64/images/CHECKSUM.asc`,
+    over: "checksum",
+  });
+  assertEquals(ref?.keys, [ALMALINUX_10_KEY]);
+});
+
+Deno.test("almalinux binds a major without a shipped key to no built-in key, so only config.yaml keys can vouch", async () => {
+  const fetchText = fixtureFetcher(BASE, `${FIXTURES}almalinux/almalinux/`);
+  // The fixture's 10/ listing served as if it were 11/.
+  const renamed = {
+    baseUrl: BASE,
+    fetchText: (url: string) =>
+      url === BASE
+        ? fetchText(url).then((t) => t.replaceAll('"10/"', '"11/"'))
+        : fetchText(url.replace(`${BASE}11/`, `${BASE}10/`)).then((t) =>
+          t.replaceAll("-10", "-11")
+        ),
+  };
+  const ref = await almalinux.resolve(renamed, "11", "amd64");
+  assertEquals(ref?.fileName, "AlmaLinux-11-GenericCloud-11.2-20260526.0.x86_64.qcow2");
+  assertEquals(ref?.signature?.kind, "detached");
+  assertEquals(ref?.keys, []);
 });
 
 Deno.test("almalinux returns nothing for a release without cloud images, minor versions and unknown names", async () => {

@@ -19,6 +19,8 @@ import {
   importFixtureSigningKey,
   type TestSigningKey,
 } from "./support/test_signing_key.ts";
+import { FIXTURES } from "./support/fixture_fetcher.ts";
+import { ALMALINUX_10_KEY, ALMALINUX_9_KEY } from "../providers/keys/almalinux.ts";
 
 const DIR = new URL("./fixtures/signatures/", import.meta.url).pathname;
 const bytes = (name: string) => Deno.readFileSync(DIR + name);
@@ -250,6 +252,40 @@ Deno.test("refuses a clear-signed text whose only signature is a version 3 packe
     "SignatureUnsupported",
     "version 3",
   );
+});
+
+// ---- AlmaLinux: armoured detached signature over CHECKSUM (fixture signed by the RSA test key) ---
+
+const ALMA_DIR = `${FIXTURES}almalinux/almalinux/9/cloud/x86_64/images/`;
+const RSA_FPR = "C5E3929487E8FD38A6962814F8B4E4A51CBD1759";
+
+Deno.test("refuses an AlmaLinux CHECKSUM.asc made by another key as SignatureUntrusted, naming AlmaLinux 9's key", async () => {
+  const error = await rejectsWith(
+    () =>
+      verifyDetached(
+        Deno.readFileSync(`${ALMA_DIR}CHECKSUM`),
+        Deno.readTextFileSync(`${ALMA_DIR}CHECKSUM.asc`),
+        [ALMALINUX_9_KEY, ALMALINUX_10_KEY],
+      ),
+    "SignatureUntrusted",
+    RSA_FPR,
+  );
+  assertMatch(error.message, /BF18AC2876178908D6E71267D36CB86CB86B3716/);
+  assertMatch(error.message, /EE6DB7B98F5BF5EDD9DA0DE5DEE5C11CC2A1E572/);
+});
+
+Deno.test("verifies an AlmaLinux CHECKSUM.asc once its signer is trusted beside the AlmaLinux keys", async () => {
+  const key = await importFixtureSigningKey(RSA_FPR);
+  try {
+    const result = await verifyDetached(
+      Deno.readFileSync(`${ALMA_DIR}CHECKSUM`),
+      Deno.readTextFileSync(`${ALMA_DIR}CHECKSUM.asc`),
+      [ALMALINUX_9_KEY, key.publicKey],
+    );
+    assertEquals(result.signerFingerprint, RSA_FPR);
+  } finally {
+    await key.remove();
+  }
 });
 
 // ---- Arch-style binary .sig by the ed25519 test key ----------------------------------------

@@ -118,8 +118,7 @@ export async function layoutArchlinux(
 
 /**
  * AlmaLinux: almalinux/9/cloud/x86_64/images/ with the dated build, its `-latest` alias, one
- * GNU-style `CHECKSUM` listing both (sorted by name) and the detached `CHECKSUM.asc` AlmaLinux
- * publishes (the provider does not check it: no AlmaLinux key is vetted yet).
+ * GNU-style `CHECKSUM` listing both (sorted by name) and the detached `CHECKSUM.asc` over it.
  */
 export async function layoutAlmalinux(
   image: string,
