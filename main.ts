@@ -4,6 +4,7 @@
 import { CommanderError } from "./src/cli/commander.ts";
 import { rootCommand } from "./src/cli/root.ts";
 import { ExitCode, UserError } from "./src/errors.ts";
+import { printable } from "./src/printable.ts";
 
 /** Runs Cubic with `args` and returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -22,12 +23,15 @@ export async function main(args: string[]): Promise<number> {
       return error.exitCode === 0 ? 0 : ExitCode.usage;
     }
     if (error instanceof UserError) {
-      console.error(`error: ${error.message}`);
-      if (error.hint) console.error(`hint: ${error.hint}`);
+      // Messages quote mirrors, image headers and the guest's console: never raw to the terminal.
+      console.error(`error: ${printable(error.message)}`);
+      if (error.hint) console.error(`hint: ${printable(error.hint)}`);
       return error.exitCode;
     }
     console.error(
-      `error: unexpected failure (a bug in Cubic): ${(error as Error)?.stack ?? error}`,
+      `error: unexpected failure (a bug in Cubic): ${
+        printable(String((error as Error)?.stack ?? error))
+      }`,
     );
     return ExitCode.error;
   }

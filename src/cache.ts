@@ -58,7 +58,7 @@ import {
   transferSettings,
 } from "./http.ts";
 import type { Arch, HashAlgorithm, ImageRef } from "./provider.ts";
-import { inspectQcow2Header } from "./qcow2.ts";
+import { inspectQcow2Header, qcow2Problem } from "./qcow2.ts";
 import { formatBytes } from "./ui.ts";
 
 /** What the cache knows about one image file (stored next to it as `<file>.json`). */
@@ -445,50 +445,13 @@ function verifyDigest(ref: ImageRef, actual: string, expected: string): void {
 }
 
 async function verifyQcow2(ref: ImageRef, path: string): Promise<void> {
-  const header = await inspectQcow2Header(path);
-  const reject = (detail: string, code: string, hint: string) =>
-    new UserError(`Checking '${ref.fileName}' failed: ${detail}`, {
-      code,
-      exitCode: ExitCode.verification,
-      hint: `${hint}; nothing was cached`,
-    });
-  if (!header.isQcow2) {
-    throw reject(
-      "it is not a qcow2 disk image",
-      "NotQcow2",
-      "The mirror serves something else under the image's name; check the mirror URL",
-    );
-  }
-  if (header.backingFile !== undefined) {
-    throw reject(
-      `the image names a backing file ('${header.backingFile}'), which could make QEMU read host files`,
-      "BackingFileImage",
-      "Cubic only runs self-contained images; report this to the vendor",
-    );
-  }
-  if (header.dataFile !== undefined) {
-    throw reject(
-      `the image keeps its data in an external data file ('${header.dataFile}'), which could make QEMU read host files`,
-      "DataFileImage",
-      "Cubic only runs self-contained images; report this to the vendor",
-    );
-  }
-  if (header.unknownIncompatibleFeatures !== 0n) {
-    throw reject(
-      `the image uses qcow2 incompatible features Cubic does not know (bits 0x${
-        header.unknownIncompatibleFeatures.toString(16)
-      })`,
-      "UnknownQcow2Feature",
-      "Cubic only runs images whose qcow2 features it can vouch for; report this to the vendor",
-    );
-  }
-  if (header.malformed !== undefined) {
-    throw reject(
-      `its qcow2 header is malformed (${header.malformed})`,
-      "MalformedQcow2",
-      "The mirror serves a damaged or crafted image; try another mirror",
-    );
-  }
+  const problem = qcow2Problem(await inspectQcow2Header(path));
+  if (problem === undefined) return;
+  throw new UserError(`Checking '${ref.fileName}' failed: ${problem.detail}`, {
+    code: problem.code,
+    exitCode: ExitCode.verification,
+    hint: `${problem.hint}; nothing was cached`,
+  });
 }
 
 /** Moves the verified partial to its final name; the metadata makes it visible to listings. */

@@ -57,21 +57,53 @@ function catalogueFile(cacheDir: string): string {
   return join(cacheDir, "catalogue.json");
 }
 
-async function readStored(cacheDir: string): Promise<Record<string, VendorCatalogue>> {
+/** Whether a stored entry has the shape Cubic writes (pure). */
+function isEntry(value: unknown): value is CatalogueEntry {
+  if (typeof value !== "object" || value === null) return false;
+  const e = value as Record<string, unknown>;
+  return typeof e.vendor === "string" && typeof e.name === "string" &&
+    Array.isArray(e.aliases) && e.aliases.every((a) => typeof a === "string") &&
+    (ARCHES as readonly unknown[]).includes(e.arch) &&
+    (e.size === null || typeof e.size === "number") && typeof e.imageUrl === "string" &&
+    typeof e.checksumUrl === "string" && typeof e.signed === "boolean";
+}
+
+/**
+ * The stored catalogue's well-formed vendor parts (pure); anything else in the file — another
+ * version's format, a hand edit, `null` — is ignored, so the mirrors are asked again.
+ */
+export function storedVendors(doc: unknown): Map<string, VendorCatalogue> {
+  const out = new Map<string, VendorCatalogue>();
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return out;
+  for (const [id, value] of Object.entries(doc)) {
+    if (typeof value !== "object" || value === null) continue;
+    const v = value as Record<string, unknown>;
+    if (
+      v.vendor === id && typeof v.baseUrl === "string" && typeof v.fetchedAt === "string" &&
+      !Number.isNaN(Date.parse(v.fetchedAt)) && Array.isArray(v.entries) &&
+      v.entries.every((e) => isEntry(e) && e.vendor === id)
+    ) {
+      out.set(id, value as VendorCatalogue);
+    }
+  }
+  return out;
+}
+
+async function readStored(cacheDir: string): Promise<Map<string, VendorCatalogue>> {
   try {
-    return JSON.parse(await Deno.readTextFile(catalogueFile(cacheDir)));
+    return storedVendors(JSON.parse(await Deno.readTextFile(catalogueFile(cacheDir))));
   } catch {
-    return {};
+    return new Map();
   }
 }
 
 async function writeStored(
   cacheDir: string,
-  stored: Record<string, VendorCatalogue>,
+  stored: Map<string, VendorCatalogue>,
 ): Promise<void> {
   await Deno.mkdir(cacheDir, { recursive: true, mode: 0o700 });
   const tmp = `${catalogueFile(cacheDir)}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(tmp, JSON.stringify(stored, null, 2) + "\n");
+  await Deno.writeTextFile(tmp, JSON.stringify(Object.fromEntries(stored), null, 2) + "\n");
   await Deno.rename(tmp, catalogueFile(cacheDir));
 }
 
@@ -140,7 +172,7 @@ export async function loadCatalogue(
   let changed = false;
   await Promise.all(ctx.providers.map(async (provider) => {
     const baseUrl = mirrorBaseUrl(provider.id, provider.defaultBaseUrl, ctx);
-    const previous = stored[provider.id];
+    const previous = stored.get(provider.id);
     // An empty stored list (written by older versions) is nothing to fall back on.
     const usable = previous !== undefined && previous.baseUrl === baseUrl &&
       previous.entries.length > 0;
@@ -182,12 +214,12 @@ export async function loadCatalogue(
       }
       return;
     }
-    stored[provider.id] = {
+    stored.set(provider.id, {
       vendor: provider.id,
       baseUrl,
       fetchedAt: new Date(now).toISOString(),
       entries,
-    };
+    });
     changed = true;
     result.entries.push(...entries);
   }));

@@ -4,7 +4,7 @@
  * line ends and upper-case hex. Parsing is pure; streaming digests live here too.
  */
 import { createHash, type Hash } from "node:crypto";
-import { UserError } from "./errors.ts";
+import { ExitCode, UserError } from "./errors.ts";
 import type { HashAlgorithm } from "./provider.ts";
 
 /** One `digest file` statement of a checksum file. */
@@ -80,6 +80,7 @@ export function expectedDigest(
       `Finding the checksum of '${fileName}' failed: ${source} does not list it`,
       {
         code: "ChecksumNotListed",
+        exitCode: ExitCode.verification,
         hint:
           "The mirror may be mid-update or not be the vendor's; try again later or check the mirror URL",
       },
@@ -90,6 +91,7 @@ export function expectedDigest(
       `Finding the checksum of '${fileName}' failed: ${source} lists it ${matches.length} times with different digests`,
       {
         code: "ChecksumAmbiguous",
+        exitCode: ExitCode.verification,
         hint: "The checksum file is inconsistent; do not use this mirror until it is fixed",
       },
     );
@@ -98,7 +100,11 @@ export function expectedDigest(
   if (digest.length !== HEX_LENGTH[options.algorithm]) {
     throw new UserError(
       `Reading the checksum of '${fileName}' failed: expected a ${options.algorithm} digest, found ${digest.length} hex digits`,
-      { code: "ChecksumMalformed", hint: "The checksum file looks truncated or corrupt" },
+      {
+        code: "ChecksumMalformed",
+        exitCode: ExitCode.verification,
+        hint: "The checksum file looks truncated or corrupt",
+      },
     );
   }
   return digest;

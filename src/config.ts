@@ -2,10 +2,10 @@
  * User configuration: `~/.config/cubic/config.yaml` plus environment overrides
  * (`CUBIC_MIRROR_<PROVIDER>`). The only module that imports npm:yaml.
  */
-import { join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { parse } from "yaml";
 import { looksArmoured, publicKeyProblem } from "./armoured_key.ts";
-import { UserError } from "./errors.ts";
+import { errorMessage, UserError } from "./errors.ts";
 import { redactUrl, rememberCredentials } from "./http.ts";
 
 /** Settings a user can put in config.yaml. */
@@ -23,6 +23,19 @@ export interface CubicConfig {
 export function mirrorEnvName(providerId: string): string {
   return `CUBIC_MIRROR_${providerId.toUpperCase().replaceAll("-", "_")}`;
 }
+
+/** The mirror URL config.yaml sets for a provider id; own entries only (`constructor` is an id too). */
+export function configuredMirror(config: CubicConfig, providerId: string): string | undefined {
+  return Object.hasOwn(config.mirrors, providerId) ? config.mirrors[providerId] : undefined;
+}
+
+/** The keys config.yaml lists for a provider id; own entries only. */
+export function configuredKeys(config: CubicConfig, providerId: string): readonly string[] {
+  return Object.hasOwn(config.keys, providerId) ? config.keys[providerId] ?? [] : [];
+}
+
+/** The largest key file config.yaml may point to; real public keys are a few KiB. */
+const KEY_FILE_LIMIT = 1024 * 1024;
 
 /** The top-level keys config.yaml may have. */
 const CONFIG_KEYS = ["mirrors", "keys"] as const;
@@ -89,7 +102,12 @@ export function parseConfig(
           hint: "Quote the URL",
         });
       }
-      config.mirrors[id] = url;
+      if (url.trim() === "") {
+        throw new UserError(`Reading '${source}' failed: mirrors.${id} is empty`, {
+          hint: `Give a URL, or remove mirrors.${id} to use the vendor's own mirror`,
+        });
+      }
+      Object.defineProperty(config.mirrors, id, { value: url, enumerable: true });
     }
   }
   const keys = (doc as Record<string, unknown>).keys;
@@ -111,7 +129,7 @@ export function parseConfig(
           },
         );
       }
-      config.keys[id] = list;
+      Object.defineProperty(config.keys, id, { value: list, enumerable: true });
     }
   }
   const known = options.knownProviders;
@@ -191,8 +209,9 @@ export function mirrorBaseUrl(
 ): string {
   const envName = mirrorEnvName(providerId);
   const fromEnv = sources.env[envName];
-  const chosen = fromEnv || sources.config.mirrors[providerId] || defaultUrl;
-  const origin = fromEnv ? envName : sources.config.mirrors[providerId] ? "config.yaml" : "default";
+  const configured = configuredMirror(sources.config, providerId);
+  const chosen = fromEnv || configured || defaultUrl;
+  const origin = fromEnv ? envName : configured ? "config.yaml" : "default";
   let url: URL;
   try {
     url = new URL(chosen);
@@ -227,7 +246,7 @@ const CONFIG_SOURCES = new WeakMap<CubicConfig, string>();
 export async function trustedExtraKeys(config: CubicConfig, providerId: string): Promise<string[]> {
   const source = CONFIG_SOURCES.get(config) ?? "config.yaml";
   const out: string[] = [];
-  for (const [index, entry] of (config.keys[providerId] ?? []).entries()) {
+  for (const [index, entry] of configuredKeys(config, providerId).entries()) {
     const hint =
       `Put the armoured public key (\`gpg --armor --export <fingerprint>\`), or the path of a file holding it, under keys.${providerId} in ${source}`;
     if (looksArmoured(entry)) {
@@ -241,26 +260,75 @@ export async function trustedExtraKeys(config: CubicConfig, providerId: string):
       out.push(entry);
       continue;
     }
-    let text: string;
-    try {
-      text = await Deno.readTextFile(entry);
-    } catch (cause) {
-      throw new UserError(`Reading the trusted key file '${entry}' for ${providerId} failed`, {
-        cause,
-        code: "KeyFileUnreadable",
-        hint: `Fix the path under keys.${providerId} in ${source}`,
-      });
-    }
+    const path = keyFilePath(entry, source);
+    const text = await readKeyFile(path, providerId, source);
     const problem = await publicKeyProblem(text);
     if (problem !== undefined) {
       throw new UserError(
-        `Reading the trusted key file '${entry}' for ${providerId} failed: ${problem}`,
+        `Reading the trusted key file '${path}' for ${providerId} failed: ${problem}`,
         { code: "InvalidKey", hint },
       );
     }
     out.push(text);
   }
   return out;
+}
+
+/**
+ * Where a key file named in config.yaml is (pure): `~/` is the home directory, and a relative path
+ * is relative to config.yaml's directory — never to wherever Cubic happens to run, where anyone
+ * could have planted a key.
+ */
+export function keyFilePath(entry: string, source: string, home = Deno.env.get("HOME")): string {
+  if (entry.startsWith("~/") && home) return join(home, entry.slice(2));
+  return isAbsolute(entry) ? entry : join(dirname(source), entry);
+}
+
+/** Reads a key file named in config.yaml: a regular file of at most {@linkcode KEY_FILE_LIMIT}. */
+async function readKeyFile(path: string, providerId: string, source: string): Promise<string> {
+  const failed = (reason: string, cause?: unknown) =>
+    new UserError(`Reading the trusted key file '${path}' for ${providerId} failed: ${reason}`, {
+      cause,
+      code: "KeyFileUnreadable",
+      hint: `Fix the path under keys.${providerId} in ${source} (a relative path is relative to ` +
+        "config.yaml's directory)",
+    });
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (cause) {
+    throw failed(
+      cause instanceof Deno.errors.NotFound
+        ? "no such file"
+        : cause instanceof Deno.errors.PermissionDenied
+        ? "permission denied"
+        : errorMessage(cause),
+      cause,
+    );
+  }
+  try {
+    const info = await file.stat();
+    if (!info.isFile) throw failed("not a regular file");
+    if (info.size > KEY_FILE_LIMIT) {
+      throw failed(`it is larger than ${KEY_FILE_LIMIT / 1024} KiB, which no public key is`);
+    }
+    const bytes = new Uint8Array(KEY_FILE_LIMIT + 1);
+    let length = 0;
+    while (length < bytes.length) {
+      const n = await file.read(bytes.subarray(length));
+      if (n === null) break;
+      length += n;
+    }
+    if (length > KEY_FILE_LIMIT) {
+      throw failed(`it is larger than ${KEY_FILE_LIMIT / 1024} KiB, which no public key is`);
+    }
+    return new TextDecoder().decode(bytes.subarray(0, length));
+  } catch (error) {
+    if (error instanceof UserError) throw error;
+    throw failed(errorMessage(error), error);
+  } finally {
+    file.close();
+  }
 }
 
 /** The first line of a parser's message (npm:yaml adds a code excerpt on further lines). */

@@ -3,8 +3,9 @@
  * failures retried with exponential backoff, a recognisable User-Agent, small documents (listings,
  * checksum files, signatures) capped in size (a listing is never worth gigabytes of memory) and in
  * time ({@linkcode SMALL_FETCH_DEADLINE_MS}: a mirror dripping a byte a second never ends a
- * stall timeout, but it does end this deadline). Redirects are followed to http(s) URLs only; a
- * redirect elsewhere or in a loop is a {@linkcode RedirectError}, never retried.
+ * stall timeout, but it does end this deadline). Redirects are followed to http(s) URLs only and
+ * never from https down to http; any other redirect, or a loop, is a {@linkcode RedirectError},
+ * never retried.
  *
  * Mirror credentials (`http://user:secret@host/`) are used, never shown: a mirror's base URL
  * gives its userinfo to {@linkcode rememberCredentials}, every URL built from it is
@@ -103,7 +104,10 @@ export class DeadlineExceeded extends UserError {
   }
 }
 
-/** The server redirected to a URL that is not http(s), or in a loop: retrying cannot help. */
+/**
+ * The server redirected to a URL that is not http(s), from https to plain http, or in a loop:
+ * retrying cannot help.
+ */
 export class RedirectError extends UserError {
   readonly url: string;
   /** What went wrong, without the URL. */
@@ -297,6 +301,18 @@ export async function fetchChecked(url: string, init: FetchOptions = {}): Promis
     const redirect = redirectFailure(cause);
     if (redirect !== undefined) throw new RedirectError(url, redirect, cause);
     throw new NetworkError(url, describe(cause, watchdog), { answered: false, cause });
+  }
+  if (new URL(target.url).protocol === "https:" && response.url.startsWith("http:")) {
+    // Whatever came over plain http is discarded: for a vendor that signs nothing, https is all
+    // that protects the checksum file.
+    watchdog.stop();
+    await response.body?.cancel().catch(() => {});
+    throw new RedirectError(
+      url,
+      `the server redirects from https to plain http (${
+        redactUrl(response.url)
+      }), which Cubic refuses`,
+    );
   }
   if (!response.ok) {
     watchdog.stop();

@@ -9,7 +9,7 @@
  * file as bytes, checks its signature over exactly those bytes and only then reads the digest.
  */
 import { expectedDigest } from "./checksum.ts";
-import { type CubicConfig, mirrorEnvName, trustedExtraKeys } from "./config.ts";
+import { configuredKeys, type CubicConfig, mirrorEnvName, trustedExtraKeys } from "./config.ts";
 import { ExitCode, UserError } from "./errors.ts";
 import {
   DeadlineExceeded,
@@ -69,7 +69,7 @@ export async function trustedKeysFor(
   if (provider === undefined) throw new TypeError(`no provider for vendor '${ref.vendor}'`);
   const builtIn = ref.keys ?? provider.keys;
   if (ref.signature === undefined) {
-    const listed = options.config.keys[provider.id] ?? [];
+    const listed = configuredKeys(options.config, provider.id);
     const warned = warnedUnused.get(options.config) ?? new Set<string>();
     warnedUnused.set(options.config, warned);
     if (listed.length === 0 || warned.has(provider.id)) return { keys: builtIn, fromConfig: 0 };

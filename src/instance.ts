@@ -24,6 +24,7 @@ import { buildIso9660 } from "./iso9660.ts";
 import { type InstancePaths, instancePaths } from "./paths.ts";
 import { processCommandLine, signalProcess } from "./process.ts";
 import { QmpClient } from "./qmp.ts";
+import { inspectQcow2Header, qcow2Problem } from "./qcow2.ts";
 import { type Accelerator, findQemuProgram, launchQemu, qemuArgs, qemuBinaryName } from "./qemu.ts";
 import { createOverlay, imageInfo } from "./qemu_img.ts";
 import { generateEd25519KeyPair, type SshTarget, waitForSsh } from "./ssh.ts";
@@ -153,7 +154,25 @@ export async function createInstance(
       hint: `Use it with \`cubic ssh ${name}\`, or pick another name`,
     });
   if (await exists(paths.dir)) throw alreadyExists();
+  const twin = (await listInstanceNames(ctx.paths.machines)).find((n) =>
+    n.toLowerCase() === name.toLowerCase()
+  );
+  if (twin !== undefined) {
+    throw new UserError(
+      `Creating the instance '${name}' failed: '${twin}' exists, and names are hostnames, in which case does not count`,
+      { code: "InstanceExists", hint: `Use '${twin}', or pick another name` },
+    );
+  }
   const image = await obtainImage(ctx, options.image);
+  const changed = await changedImage(image.path);
+  if (changed !== undefined) {
+    throw new UserError(`Creating the instance '${name}' failed: ${changed}`, {
+      code: "CachedImageChanged",
+      exitCode: ExitCode.verification,
+      hint:
+        `Something rewrote the cached image after it was verified; delete ${image.path} and its .json record, then run the command again to download it afresh`,
+    });
+  }
   const info = await imageInfo(image.path, ctx.env);
   const diskBytes = options.diskBytes ?? Math.max(DEFAULT_DISK_BYTES, info.virtualSize);
   if (diskBytes < info.virtualSize) {
@@ -556,11 +575,22 @@ async function waitForQemuExit(
   return await gone();
 }
 
-/** Fails clearly when the cached image the instance's disk is an overlay of was deleted. */
+/**
+ * Fails clearly when the cached image the instance's disk is an overlay of was deleted, or was
+ * changed since Cubic verified it so that QEMU would open other host files through it.
+ */
 async function checkBaseImage(config: InstanceConfig): Promise<void> {
   const problem = await baseImageProblem(config);
   if (problem === undefined) return;
-  if (!problem.gone) {
+  if (problem.kind === "changed") {
+    throw new UserError(`Starting '${config.name}' failed: ${problem.reason}`, {
+      code: "BaseImageChanged",
+      exitCode: ExitCode.verification,
+      hint:
+        `Something rewrote the cached image after it was verified; do not boot it. Delete ${config.baseImage} and the instance (\`cubic delete --yes ${config.name}\`), then create it again`,
+    });
+  }
+  if (problem.kind === "unusable") {
     throw new UserError(`Starting '${config.name}' failed: ${problem.reason}`, {
       code: "BaseImageMissing",
       hint: `Check the file, or delete the instance with \`cubic delete --yes ${config.name}\``,
@@ -576,20 +606,35 @@ async function checkBaseImage(config: InstanceConfig): Promise<void> {
   );
 }
 
-/** Why an instance's base image cannot be used (`gone`: deleted), or undefined when it is fine. */
+/**
+ * Why a verified image in the cache must not be booted any more (its header now names other host
+ * files, or is not a self-contained qcow2), or `undefined` when its header is still fine.
+ */
+async function changedImage(path: string): Promise<string | undefined> {
+  const problem = qcow2Problem(await inspectQcow2Header(path));
+  return problem && `the cached image ${path} changed after it was verified: ${problem.detail}`;
+}
+
+/**
+ * Why an instance's base image cannot be used — `gone` (deleted), `unusable` (not a readable
+ * file) or `changed` (see {@linkcode changedImage}) — or `undefined` when it is fine.
+ */
 async function baseImageProblem(
   config: InstanceConfig,
-): Promise<{ gone: boolean; reason: string } | undefined> {
+): Promise<{ kind: "gone" | "unusable" | "changed"; reason: string } | undefined> {
   try {
-    if ((await Deno.stat(config.baseImage)).isFile) return undefined;
-    return { gone: false, reason: `its base image ${config.baseImage} is not a file` };
+    if (!(await Deno.stat(config.baseImage)).isFile) {
+      return { kind: "unusable", reason: `its base image ${config.baseImage} is not a file` };
+    }
+    const changed = await changedImage(config.baseImage);
+    return changed === undefined ? undefined : { kind: "changed", reason: changed };
   } catch (error) {
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-      return { gone: true, reason: `its base image ${config.baseImage} is missing` };
+      return { kind: "gone", reason: `its base image ${config.baseImage} is missing` };
     }
     return {
-      gone: false,
-      reason: `its base image ${config.baseImage} cannot be read (${(error as Error).message})`,
+      kind: "unusable",
+      reason: `its base image ${config.baseImage} cannot be read (${errorMessage(error)})`,
     };
   }
 }
@@ -828,7 +873,7 @@ export async function listInstances(ctx: Context): Promise<InstanceStatus[]> {
 /** Why the instance's base image cannot be used, or `undefined` when it is there. */
 async function missingBaseImage(config: InstanceConfig): Promise<string | undefined> {
   const problem = await baseImageProblem(config);
-  if (problem === undefined || !problem.gone) return problem?.reason;
+  if (problem === undefined || problem.kind !== "gone") return problem?.reason;
   return `its base image ${config.baseImage} is missing from the image cache (\`cubic pull ${config.image}\` restores it only while the vendor publishes the same build)`;
 }
 

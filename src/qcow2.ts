@@ -151,3 +151,66 @@ export async function inspectQcow2Header(path: string): Promise<Qcow2Header> {
   }
   return parseQcow2Header(buffer.subarray(0, filled));
 }
+
+/** Why an image must not be run, with an error code and what to do about it. */
+export interface Qcow2Problem {
+  /** What is wrong, e.g. `the image names a backing file ('…')`. */
+  detail: string;
+  code:
+    | "NotQcow2"
+    | "BackingFileImage"
+    | "DataFileImage"
+    | "UnknownQcow2Feature"
+    | "MalformedQcow2";
+  /** What the user can do, for an image that came from a mirror. */
+  hint: string;
+}
+
+/**
+ * Why QEMU must not open an image with this header (pure): not qcow2, a backing file or an
+ * external data file (either could make QEMU read host files), features Cubic cannot vouch for,
+ * or a malformed header; `undefined` for a self-contained qcow2 image.
+ */
+export function qcow2Problem(header: Qcow2Header): Qcow2Problem | undefined {
+  if (!header.isQcow2) {
+    return {
+      detail: "it is not a qcow2 disk image",
+      code: "NotQcow2",
+      hint: "The mirror serves something else under the image's name; check the mirror URL",
+    };
+  }
+  if (header.backingFile !== undefined) {
+    return {
+      detail:
+        `the image names a backing file ('${header.backingFile}'), which could make QEMU read host files`,
+      code: "BackingFileImage",
+      hint: "Cubic only runs self-contained images; report this to the vendor",
+    };
+  }
+  if (header.dataFile !== undefined) {
+    return {
+      detail:
+        `the image keeps its data in an external data file ('${header.dataFile}'), which could make QEMU read host files`,
+      code: "DataFileImage",
+      hint: "Cubic only runs self-contained images; report this to the vendor",
+    };
+  }
+  if (header.unknownIncompatibleFeatures !== 0n) {
+    return {
+      detail: `the image uses qcow2 incompatible features Cubic does not know (bits 0x${
+        header.unknownIncompatibleFeatures.toString(16)
+      })`,
+      code: "UnknownQcow2Feature",
+      hint:
+        "Cubic only runs images whose qcow2 features it can vouch for; report this to the vendor",
+    };
+  }
+  if (header.malformed !== undefined) {
+    return {
+      detail: `its qcow2 header is malformed (${header.malformed})`,
+      code: "MalformedQcow2",
+      hint: "The mirror serves a damaged or crafted image; try another mirror",
+    };
+  }
+  return undefined;
+}

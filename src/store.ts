@@ -43,17 +43,70 @@ export function validateName(name: string): string {
   if (!/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(name)) {
     throw new UserError(`Using '${name}' as an instance name failed: a name is ${NAME_RULE}`, {
       code: "InvalidName",
+      exitCode: ExitCode.usage,
       hint: "For example: dev, web-1, test42",
     });
   }
   return name;
 }
 
-/** Checks a guest user name (Linux rules, lower case). */
+/**
+ * System accounts that cloud images already have (Debian, Ubuntu, Fedora, Arch and the other
+ * vendors' base passwd files). cloud-init would not create such a user but hand our key and sudo
+ * to the existing account, whose home is often `/nonexistent`, so the guest would never accept us.
+ */
+const SYSTEM_USERS: ReadonlySet<string> = new Set([
+  "root",
+  "daemon",
+  "bin",
+  "sys",
+  "sync",
+  "games",
+  "man",
+  "lp",
+  "mail",
+  "news",
+  "uucp",
+  "proxy",
+  "www-data",
+  "backup",
+  "list",
+  "irc",
+  "gnats",
+  "nobody",
+  "adm",
+  "halt",
+  "shutdown",
+  "operator",
+  "ftp",
+  "sshd",
+  "messagebus",
+  "dbus",
+  "polkitd",
+  "syslog",
+  "systemd-network",
+  "systemd-resolve",
+  "systemd-timesync",
+  "systemd-coredump",
+  "_apt",
+  "tss",
+  "chrony",
+  "uuidd",
+  "tcpdump",
+  "http",
+]);
+
+/** Checks a guest user name (Linux rules, lower case, not a system account). */
 export function validateUser(user: string): string {
   if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user) || user === "root") {
     throw new UserError(
       `Using '${user}' as the guest user failed: use 1-32 lower-case letters, digits, '_' or '-', starting with a letter or '_', and not root`,
+      { code: "InvalidUser", exitCode: ExitCode.usage, hint: "For example: --user cubic" },
+    );
+  }
+  if (SYSTEM_USERS.has(user)) {
+    throw new UserError(
+      `Using '${user}' as the guest user failed: it is a system account that cloud images already have, not a login user`,
       { code: "InvalidUser", exitCode: ExitCode.usage, hint: "For example: --user cubic" },
     );
   }

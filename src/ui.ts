@@ -2,6 +2,7 @@
  * Human output on stderr: info and warnings, and spinners/progress bars only on a terminal.
  * stdout stays clean for command output and `--json`.
  */
+import { printable } from "./printable.ts";
 
 /** How a command talks to the person running it. */
 export interface Ui {
@@ -46,18 +47,18 @@ export function createUi(options: { quiet: boolean; verbose?: boolean }): Ui {
   const animate = !options.quiet && Deno.stderr.isTerminal();
   return {
     info(message) {
-      if (!options.quiet) write(`${message}\n`);
+      if (!options.quiet) write(`${printable(message)}\n`);
     },
     warn(message) {
-      write(`warning: ${message}\n`);
+      write(`warning: ${printable(message)}\n`);
     },
     debug(message) {
-      if (options.verbose && !options.quiet) write(`debug: ${message}\n`);
+      if (options.verbose && !options.quiet) write(`debug: ${printable(message)}\n`);
     },
     spinner(label) {
       if (!animate) return { update() {}, stop() {} };
       const frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
-      let text = label;
+      let text = printable(label);
       let i = 0;
       const started = Date.now();
       const draw = () =>
@@ -70,7 +71,7 @@ export function createUi(options: { quiet: boolean; verbose?: boolean }): Ui {
       const timer = setInterval(draw, 100);
       return {
         update(next) {
-          text = next;
+          text = printable(next);
         },
         stop() {
           clearInterval(timer);
@@ -78,8 +79,9 @@ export function createUi(options: { quiet: boolean; verbose?: boolean }): Ui {
         },
       };
     },
-    progress(label) {
+    progress(rawLabel) {
       if (!animate) return { report() {}, stop() {} };
+      const label = printable(rawLabel);
       const started = Date.now();
       return {
         report(done, total, resumedFrom = 0) {

@@ -1,6 +1,6 @@
 /** `cubic run`: create, start and connect in one step. */
 import { Command } from "./commander.ts";
-import { UserError } from "../errors.ts";
+import { ExitCode, UserError } from "../errors.ts";
 import { createInstance, ensureReady, sshTarget, validateName } from "../instance.ts";
 import { sshExec, sshShell } from "../ssh.ts";
 import { type CreateFlags, createOptions, withCreateFlags } from "./create.ts";
@@ -18,6 +18,7 @@ function newInstanceName(text: string): string {
       `Using '${text}' as a new instance name failed: a name cannot contain '@' (run takes the guest user from --user)`,
       {
         code: "InvalidName",
+        exitCode: ExitCode.usage,
         hint: `cubic run ${name || "<name>"} --user ${user || "<user>"} --image …`,
       },
     );

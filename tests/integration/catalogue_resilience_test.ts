@@ -205,3 +205,31 @@ Deno.test("images fails with exit 1 when no vendor offers anything, its warnings
     await Deno.remove(home.root, { recursive: true });
   }
 });
+
+Deno.test("a stored catalogue of the wrong shape is ignored and rewritten from the mirror", async () => {
+  const mirror = startRawMirror(debianRoutes());
+  const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: `${mirror.url}/images/cloud/` });
+  const file = join(home.cache, "catalogue.json");
+  try {
+    await Deno.mkdir(home.cache, { recursive: true });
+    const broken = [
+      "null",
+      "[]",
+      '{"debian": null}',
+      '{"debian": {"vendor": "debian", "baseUrl": 1, "fetchedAt": "x", "entries": null}}',
+      `{"debian": {"vendor": "debian", "baseUrl": "${mirror.url}/images/cloud/", ` +
+      `"fetchedAt": "${new Date().toISOString()}", "entries": [{"vendor": "debian"}]}}`,
+    ];
+    for (const text of broken) {
+      await Deno.writeTextFile(file, text);
+      const r = await runCubic(["images"], { env: home.env });
+      assertEquals(r.code, 0, `${text}: ${r.stderr}`);
+      assert(!r.stderr.includes("a bug in Cubic"), r.stderr);
+      assertMatch(r.stdout, /^debian:12\s+debian:bookworm\s+amd64\s+16 MiB/m, text);
+      assertEquals((await storedEntries(home.cache, "debian")).length, 1, text);
+    }
+  } finally {
+    await mirror.close();
+    await Deno.remove(home.root, { recursive: true });
+  }
+});

@@ -350,7 +350,7 @@ Deno.test("a checksum file cut off mid-digest is a clear error and nothing is do
     const cut = full.indexOf(sha512(fx.image)) + 70;
     fx.server.files.set(SUMS_PATH, { body: new TextEncoder().encode(full.slice(0, cut)) });
     const result = await fx.pull();
-    assertEquals(result.code, 1, result.stderr);
+    assertEquals(result.code, 3, result.stderr);
     assertMatch(
       result.stderr,
       /^error: Finding the checksum of 'debian-12-generic-amd64\.qcow2' failed: .*SHA512SUMS does not list it$/m,

@@ -114,6 +114,33 @@ Deno.test("an image with a qcow2 backing file is rejected even when its checksum
   );
 });
 
+Deno.test("a backing file name with terminal escape sequences is printed escaped, never raw", async () => {
+  const evil = "x\x1b]0;PWNED\x07\x1b[2K\x1b[1A\x1b[32mFAKE: verified OK\x1b[0m";
+  await withMirror(
+    async ({ url }) => {
+      const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
+      try {
+        const result = await runCubic(["pull", "debian:12"], { env: home.env });
+        assertEquals(result.code, 3, result.stderr);
+        assert(
+          !result.stderr.includes("\x1b") && !result.stderr.includes("\x07"),
+          JSON.stringify(result.stderr),
+        );
+        assertMatch(
+          result.stderr,
+          /names a backing file \('x\\x1b\]0;PWNED\\x07\\x1b\[2K\\x1b\[1A\\x1b\[32mFAKE: verified OK\\x1b\[0m'\)/,
+        );
+      } finally {
+        await Deno.remove(home.root, { recursive: true });
+      }
+    },
+    async (image) => {
+      await Deno.remove(image);
+      await qemuImg("create", "-q", "-u", "-f", "qcow2", "-F", "raw", "-b", evil, image, "16M");
+    },
+  );
+});
+
 Deno.test("an image with an external data file naming a host file is rejected even when its checksum matches", async () => {
   await withMirror(
     async ({ url }) => {
@@ -290,7 +317,7 @@ Deno.test("an invalid instance name is refused before anything is downloaded", a
       const result = await runCubic(["create", "../evil", "--image", "debian:12"], {
         env: home.env,
       });
-      assertEquals(result.code, 1);
+      assertEquals(result.code, 2, result.stderr);
       assertMatch(result.stderr, /^error: Using '\.\.\/evil' as an instance name failed/m);
       assertMatch(result.stderr, /^hint: /m);
       assertEquals(requests, []);

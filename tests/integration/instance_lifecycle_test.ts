@@ -179,6 +179,12 @@ Deno.test("invalid option values are usage errors (exit 2) found before anything
       [["exec", "x", "--accel", "bogus", "--", "true"], /--accel 'bogus'/],
       [["stop"], /no instance named/],
       [["stop", "x", "--timeout", "abc"], /--timeout 'abc'/],
+      [["run", "../x", "-i", "debian:12"], /'\.\.\/x' as an instance name failed/],
+      [["create", "a".repeat(64), "-i", "debian:12"], /as an instance name failed/],
+      [["exec", "under_score", "--", "true"], /'under_score' as an instance name failed/],
+      [["delete", "--yes", "x.y"], /'x\.y' as an instance name failed/],
+      [["create", "x", "-i", "debian:12", "--user", "nobody"], /'nobody' .* a system account/],
+      [["run", "x", "-i", "debian:12", "-u", "www-data"], /'www-data' .* a system account/],
     ];
     for (const [args, message] of cases) {
       const r = await runCubic(args, { env: home.env });
@@ -188,7 +194,7 @@ Deno.test("invalid option values are usage errors (exit 2) found before anything
     }
     // A user in run's name would be dropped: it is refused like any other invalid name.
     const at = await runCubic(["run", "bob@who", "-i", "debian:12"], { env: home.env });
-    assertEquals(at.code, 1, at.stderr);
+    assertEquals(at.code, 2, at.stderr);
     assertMatch(at.stderr, /^error: Using 'bob@who' as a new instance name failed: .*--user/m);
     assertMatch(at.stderr, /^hint: cubic run who --user bob/m);
     assertEquals(await listDir(home.machines), [], "nothing may be created");
@@ -225,6 +231,64 @@ Deno.test("parallel creates of one name: one wins, the others fail with Instance
       assert(!r.stderr.includes("unexpected failure"), r.stderr);
     }
     assertEquals(await listDir(home.machines), ["race1"]);
+  });
+});
+
+Deno.test("a name that differs from an existing instance's only in case is refused: hostnames ignore case", async () => {
+  await withMirrorHome(async (home) => {
+    assertEquals(
+      (await runCubic(["create", "Web1", "-i", "debian:12"], { env: home.env })).code,
+      0,
+    );
+    const r = await runCubic(["create", "web1", "-i", "debian:12"], { env: home.env });
+    assertEquals(r.code, 1, r.stderr);
+    assertMatch(r.stderr, /^error: Creating the instance 'web1' failed: 'Web1' exists, /m);
+    assertMatch(r.stderr, /^hint: Use 'Web1', or pick another name$/m);
+    assertEquals(await listDir(home.machines), ["Web1"]);
+  });
+});
+
+Deno.test("a cached image rewritten after verification to name a host file is refused by create, start and instances", async () => {
+  await withMirrorHome(async (home, scratch) => {
+    assertEquals(
+      (await runCubic(["create", "before", "-i", "debian:12"], { env: home.env })).code,
+      0,
+    );
+    const config = JSON.parse(
+      await Deno.readTextFile(join(home.machines, "before", "instance.json")),
+    );
+    const evil = join(scratch, "evil.qcow2");
+    const made = await new Deno.Command("qemu-img", {
+      args: ["create", "-q", "-u", "-f", "qcow2", "-F", "raw", "-b", "/etc/shadow", evil, "16M"],
+    }).output();
+    assert(made.success);
+    await Deno.copyFile(evil, config.baseImage);
+
+    const create = await runCubic(["create", "after", "-i", "debian:12"], { env: home.env });
+    assertEquals(create.code, 3, create.stderr);
+    assertMatch(
+      create.stderr,
+      /^error: Creating the instance 'after' failed: the cached image .* changed after it was verified: the image names a backing file \('\/etc\/shadow'\)/m,
+    );
+    assertEquals(await listDir(home.machines), ["before"]);
+
+    const start = await runCubic(["start", "before"], { env: home.env });
+    assertEquals(start.code, 3, start.stderr);
+    assertMatch(
+      start.stderr,
+      /^error: Starting 'before' failed: the cached image .* changed after/m,
+    );
+    assertMatch(
+      start.stderr,
+      /^hint: Something rewrote the cached image after it was verified; do not boot it/m,
+    );
+    assert(!/kvm|qemu-system/i.test(start.stderr), start.stderr);
+
+    const list = await runCubic(["instances", "--json"], { env: home.env });
+    assertEquals(list.code, 0, list.stderr);
+    const [entry] = JSON.parse(list.stdout);
+    assertEquals(entry.state, "broken");
+    assertMatch(entry.reason, /changed after it was verified/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "../support/assert.ts";
 import { expectedDigest, parseChecksums, stripClearSignature } from "../../src/checksum.ts";
-import { UserError } from "../../src/errors.ts";
+import { ExitCode, UserError } from "../../src/errors.ts";
 
 const DIR = new URL("../fixtures/checksums/", import.meta.url).pathname;
 const read = (name: string) => Deno.readTextFileSync(DIR + name);
@@ -59,6 +59,7 @@ Deno.test("matches the exact file name, not a prefix or suffix of another", () =
     "does not list it",
   );
   assertEquals(error.code, "ChecksumNotListed");
+  assertEquals(error.exitCode, ExitCode.verification);
 });
 
 Deno.test("rejects a checksum file that lists the image twice with different digests", () => {
@@ -68,6 +69,7 @@ Deno.test("rejects a checksum file that lists the image twice with different dig
     UserError,
   );
   assertEquals(error.code, "ChecksumAmbiguous");
+  assertEquals(error.exitCode, ExitCode.verification);
 });
 
 Deno.test("accepts a file listed twice with the same digest", () => {

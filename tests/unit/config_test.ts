@@ -5,7 +5,15 @@ import {
   assertRejects,
   assertThrows,
 } from "../support/assert.ts";
-import { mirrorBaseUrl, mirrorEnvName, parseConfig, trustedExtraKeys } from "../../src/config.ts";
+import {
+  configuredKeys,
+  configuredMirror,
+  keyFilePath,
+  mirrorBaseUrl,
+  mirrorEnvName,
+  parseConfig,
+  trustedExtraKeys,
+} from "../../src/config.ts";
 import { cubicPaths } from "../../src/paths.ts";
 import { UserError } from "../../src/errors.ts";
 import { UBUNTU_CLOUD_IMAGE_SIGNING_KEY } from "../../providers/keys/ubuntu.ts";
@@ -91,6 +99,79 @@ Deno.test("config.yaml trusts extra keys per provider, from files or inline", as
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a relative key path is relative to config.yaml's directory and ~/ to the home directory, never to the working directory", () => {
+  const source = "/home/u/.config/cubic/config.yaml";
+  assertEquals(keyFilePath("mirror.asc", source, "/home/u"), "/home/u/.config/cubic/mirror.asc");
+  assertEquals(keyFilePath("keys/m.asc", source, "/home/u"), "/home/u/.config/cubic/keys/m.asc");
+  assertEquals(keyFilePath("~/keys/m.asc", source, "/home/u"), "/home/u/keys/m.asc");
+  assertEquals(keyFilePath("/etc/m.asc", source, "/home/u"), "/etc/m.asc");
+});
+
+Deno.test("a key file next to config.yaml is found whatever directory Cubic runs in", async () => {
+  const dir = await Deno.makeTempDir();
+  const elsewhere = await Deno.makeTempDir();
+  const cwd = Deno.cwd();
+  try {
+    await Deno.writeTextFile(`${dir}/k.asc`, UBUNTU_CLOUD_IMAGE_SIGNING_KEY);
+    await Deno.writeTextFile(`${elsewhere}/k.asc`, "planted\n");
+    const { config } = parseConfig(`keys:\n  ubuntu: [k.asc]\n`, `${dir}/config.yaml`);
+    Deno.chdir(elsewhere);
+    assertEquals(await trustedExtraKeys(config, "ubuntu"), [UBUNTU_CLOUD_IMAGE_SIGNING_KEY]);
+  } finally {
+    Deno.chdir(cwd);
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(elsewhere, { recursive: true });
+  }
+});
+
+Deno.test("a key path that is not a small regular file is refused with the reason, without reading it all", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/big.asc`, new Uint8Array(1024 * 1024 + 1));
+    const cases: [string, RegExp][] = [
+      ["/dev/zero", /'\/dev\/zero' for ubuntu failed: not a regular file$/],
+      [dir, /failed: not a regular file$/],
+      [`${dir}/missing.asc`, /missing\.asc' for ubuntu failed: no such file$/],
+      [
+        `${dir}/big.asc`,
+        /big\.asc' for ubuntu failed: it is larger than 1024 KiB, which no public key is$/,
+      ],
+    ];
+    for (const [path, message] of cases) {
+      const { config } = parseConfig(`keys:\n  ubuntu: ["${path}"]\n`, `${dir}/config.yaml`);
+      const error = await assertRejects<UserError>(
+        () => trustedExtraKeys(config, "ubuntu"),
+        UserError,
+      );
+      assertEquals(error.code, "KeyFileUnreadable");
+      assertMatch(error.message, message);
+      assertMatch(error.hint ?? "", /relative to config\.yaml's directory/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("provider ids that name Object.prototype members are ordinary ids, set or not", () => {
+  const { config } = parseConfig("mirrors:\n  debian: 'http://m/'\n", "c");
+  assertEquals(configuredMirror(config, "constructor"), undefined);
+  assertEquals(configuredKeys(config, "constructor"), []);
+  assertEquals(configuredKeys(config, "toString"), []);
+  const def = "https://constructor.example/";
+  assertEquals(mirrorBaseUrl("constructor", def, { env: {}, config }), def);
+  const { config: set } = parseConfig(
+    "mirrors:\n  constructor: 'http://m/c/'\nkeys:\n  __proto__: []\n",
+    "c",
+  );
+  assertEquals(mirrorBaseUrl("constructor", def, { env: {}, config: set }), "http://m/c/");
+  assertEquals(Object.getPrototypeOf(set.keys), Object.prototype);
+});
+
+Deno.test("an empty mirror URL in config.yaml is an error, not a silent fall back to the vendor", () => {
+  const error = assertThrows(() => parseConfig("mirrors:\n  debian: ''\n", "c.yaml"), UserError);
+  assertEquals(error.message, "Reading 'c.yaml' failed: mirrors.debian is empty");
 });
 
 Deno.test("a trusted key that is not an armoured public key is a UserError naming the file", async () => {
