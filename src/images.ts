@@ -2,6 +2,7 @@
  * Image names (`vendor:name[:arch]`) → provider → resolved image reference.
  */
 import { ExitCode, UserError } from "./errors.ts";
+import { didYouMean } from "./did_you_mean.ts";
 import { type CubicConfig, mirrorBaseUrl } from "./config.ts";
 import { redactUrl } from "./http.ts";
 import type { Arch, FetchText, ImageRef, Provider } from "./provider.ts";
@@ -33,7 +34,7 @@ export function parseImageName(text: string, defaultArch: Arch): ImageName {
     ? "arm64"
     : m[3];
   if (!m?.[1] || !m[2] || !(ARCHES as readonly string[]).includes(arch)) {
-    throw new UserError(`Reading the image name '${text}' failed: expected vendor:name[:arch]`, {
+    throw new UserError(`Reading the image name '${text}' failed: ${imageNameProblem(text)}`, {
       code: "InvalidImageName",
       exitCode: ExitCode.usage,
       hint:
@@ -41,6 +42,18 @@ export function parseImageName(text: string, defaultArch: Arch): ImageName {
     });
   }
   return { vendor: m[1], name: m[2], arch: arch as Arch };
+}
+
+/** What is wrong with an image name {@linkcode parseImageName} refused (pure). */
+function imageNameProblem(text: string): string {
+  const [vendor = "", , arch, ...rest] = text.split(":");
+  if (rest.length === 0 && arch !== undefined && /^[a-z0-9_]+$/.test(arch)) {
+    return `unknown arch '${arch}' (Cubic runs ${ARCHES.join(" and ")} guests)`;
+  }
+  if (vendor !== vendor.toLowerCase() && /^[a-z][a-z0-9-]*$/.test(vendor.toLowerCase())) {
+    return `vendor names are lower case ('${vendor.toLowerCase()}')`;
+  }
+  return "expected vendor:name[:arch]";
 }
 
 /** Formats an image name for display. */
@@ -52,10 +65,17 @@ export function formatImageName(image: ImageName): string {
 export function findProvider(providers: readonly Provider[], vendor: string): Provider {
   const provider = providers.find((p) => p.id === vendor);
   if (!provider) {
-    throw new UserError(`Looking up the image vendor '${vendor}' failed: Cubic does not know it`, {
-      code: "UnknownImage",
-      hint: `Known vendors: ${providers.map((p) => p.id).join(", ")}`,
-    });
+    const known = providers.map((p) => p.id);
+    throw new UserError(
+      `Looking up the image vendor '${vendor}' failed: Cubic does not know it${
+        didYouMean(vendor, known)
+      }`,
+      {
+        code: "UnknownImage",
+        exitCode: ExitCode.usage,
+        hint: `Known vendors: ${known.join(", ")}`,
+      },
+    );
   }
   return provider;
 }

@@ -23,6 +23,7 @@ import { trustedKeysFor } from "./image_trust.ts";
 import { buildIso9660 } from "./iso9660.ts";
 import { type InstancePaths, instancePaths } from "./paths.ts";
 import { processCommandLine, signalProcess } from "./process.ts";
+import { consoleTail } from "./printable.ts";
 import { QmpClient } from "./qmp.ts";
 import { inspectQcow2Header, qcow2Problem } from "./qcow2.ts";
 import { type Accelerator, findQemuProgram, launchQemu, qemuArgs, qemuBinaryName } from "./qemu.ts";
@@ -334,7 +335,12 @@ async function launch(
       generateTlsMaterial({ commonName: `cubic-${config.name}`.slice(0, 48) }),
     );
   }
-  // QEMU creates its log with the umask's mode; an existing file keeps ours.
+  // The console log holds this boot (the previous one stays in serial.log.1), so a timeout's
+  // console tail never mixes two boots. QEMU creates its logs with the umask's mode; an existing
+  // file keeps ours.
+  await Deno.rename(paths.serialLog, `${paths.serialLog}.1`).catch((error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  });
   for (const log of [paths.serialLog, paths.qemuLog]) {
     await Deno.writeTextFile(log, "", { append: true, mode: 0o600 });
     await Deno.chmod(log, 0o600);
@@ -900,7 +906,24 @@ export async function withReadyGuest<T>(
     }
   }
   const ready = await ensureReady(ctx, name, options);
-  return await fn(await sshTarget(ctx, ready, options.user));
+  try {
+    return await fn(await sshTarget(ctx, ready, options.user));
+  } catch (error) {
+    const user = options.user;
+    if (
+      !(error instanceof UserError && error.code === "SshRefused") || user === undefined ||
+      user === ready.user
+    ) {
+      throw error;
+    }
+    throw new UserError(error.message, {
+      cause: error,
+      code: error.code,
+      hint: `Cubic set '${name}' up for the user ${ready.user} (with passwordless sudo): ` +
+        `\`cubic exec ${name} -- …\`; ${user} can log in only once its ~/.ssh/authorized_keys ` +
+        "in the guest holds the instance's key",
+    });
+  }
 }
 
 /** Makes sure the instance runs and accepts SSH; returns its config. */
@@ -916,15 +939,29 @@ function firstLine(text: string): string {
   return text.split("\n").map((l) => l.trim()).find((l) => l !== "") ?? "";
 }
 
+/** How much of the console log's end {@linkcode tailOf} reads. */
+const CONSOLE_TAIL_BYTES = 64 * 1024;
+
+/** The last `lines` readable lines of a console log (see {@linkcode consoleTail}). */
 async function tailOf(path: string, lines: number): Promise<string> {
+  let text: string;
   try {
-    const text = await Deno.readTextFile(path);
-    // deno-lint-ignore no-control-regex
-    return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").split(/\r?\n/).filter((l) => l.trim() !== "")
-      .slice(-lines).join("\n");
+    using file = await Deno.open(path, { read: true });
+    const size = (await file.stat()).size;
+    const start = Math.max(0, size - CONSOLE_TAIL_BYTES);
+    await file.seek(start, Deno.SeekMode.Start);
+    const bytes = new Uint8Array(size - start);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const n = await file.read(bytes.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+    text = new TextDecoder().decode(bytes.subarray(0, filled));
   } catch {
-    return "(no console output yet)";
+    return "(no console log)";
   }
+  return consoleTail(text, lines) || "(the console printed nothing yet)";
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -14,3 +14,24 @@ export function printable(text: string): string {
     return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u{${code.toString(16)}}`;
   });
 }
+
+/**
+ * Escape sequences a console writes: CSI (`ESC [ … final`, e.g. colours, cursor moves and OVMF's
+ * `ESC[=3h`), OSC (`ESC ] … BEL` or `ESC ] … ESC \\`, e.g. window titles) and two-character ones.
+ */
+// deno-lint-ignore no-control-regex
+const ESCAPE_SEQUENCE = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]/g;
+
+/**
+ * The last `lines` non-blank lines of a guest's console output as a terminal would have shown them
+ * (pure): escape sequences removed, a carriage return overwriting its line, and whatever control
+ * characters remain escaped by {@linkcode printable}. Empty when the console printed nothing.
+ */
+export function consoleTail(text: string, lines: number): string {
+  return text.replace(ESCAPE_SEQUENCE, "").split("\n")
+    .map((line) => line.split("\r").filter((part) => part !== "").at(-1) ?? "")
+    .filter((line) => line.trim() !== "")
+    .slice(-lines)
+    .map(printable)
+    .join("\n");
+}

@@ -1,5 +1,5 @@
 import { assertEquals } from "../tests/support/assert.ts";
-import { printable } from "./printable.ts";
+import { consoleTail, printable } from "./printable.ts";
 
 Deno.test("printable escapes ESC, BEL and CSI sequences so a title or fake line cannot be drawn", () => {
   assertEquals(
@@ -17,4 +17,21 @@ Deno.test("printable escapes carriage return, DEL, C1 controls and bidi override
 Deno.test("printable leaves ordinary text, including non-ASCII letters, unchanged", () => {
   const text = "Verifying debian:12 — SHA-512 ✓ (Größe 1.5 GiB)";
   assertEquals(printable(text), text);
+});
+
+Deno.test("consoleTail removes colour, cursor, OVMF's ESC[=3h and title sequences from the console", () => {
+  const text = "\x1b[=3h\x1b[2J\x1b[01;01HBdsDxe: loading\n" +
+    "\x1b]0;owned\x07\x1b[32m[  OK  ]\x1b[0m Started ssh.service\n";
+  assertEquals(consoleTail(text, 10), "BdsDxe: loading\n[  OK  ] Started ssh.service");
+});
+
+Deno.test("consoleTail lets a carriage return overwrite its line, as a terminal does", () => {
+  const text = "Booting `Debian'\rBooting `Debian GNU/Linux'\r\nlogin: \r\n";
+  assertEquals(consoleTail(text, 10), "Booting `Debian GNU/Linux'\nlogin: ");
+});
+
+Deno.test("consoleTail keeps the last non-blank lines and escapes any control character left", () => {
+  const text = "one\n\n  \ntwo\x07\nthree\n\n";
+  assertEquals(consoleTail(text, 2), "two\\x07\nthree");
+  assertEquals(consoleTail("\x1b[2J\r\n\n", 5), "");
 });

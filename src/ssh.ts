@@ -200,9 +200,15 @@ export async function sshExec(
 }
 
 /**
+ * With piped stdin the user's shell reads the script from stdin. An exec session (not a login
+ * shell session) keeps the guest's message of the day out of the output.
+ */
+const SCRIPT_SHELL = 'exec "${SHELL:-/bin/sh}" -s';
+
+/**
  * Opens the user's shell. On a terminal: a pseudo-terminal in raw mode that follows window
  * resizes, restoring the terminal afterwards. Otherwise no pseudo-terminal: stdin is fed to the
- * shell as a script. Resolves with the shell's exit status; a pending `Deno.stdin` read may
+ * user's shell as a script ({@linkcode SCRIPT_SHELL}), without the login banner. Resolves with the shell's exit status; a pending `Deno.stdin` read may
  * outlive the call (see {@linkcode sshExec}), so exit the process afterwards.
  */
 export async function sshShell(target: SshTarget, options: SshShellOptions = {}): Promise<number> {
@@ -218,7 +224,7 @@ export async function sshShell(target: SshTarget, options: SshShellOptions = {})
     try {
       return await runChannel(
         connection,
-        (callback) => connection.client.shell(false, shellOptions, callback),
+        (callback) => connection.client.exec(SCRIPT_SHELL, shellOptions, callback),
         io(),
       );
     } finally {

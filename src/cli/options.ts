@@ -105,6 +105,7 @@ export function parseTarget(text: string): { user: string | undefined; name: str
   if (text.indexOf("@", at + 1) >= 0 || at === 0 || at === text.length - 1) {
     throw new UserError(`Reading the target '${text}' failed: expected [user@]instance`, {
       code: "InvalidTarget",
+      exitCode: ExitCode.usage,
       hint: "For example: dev or cubic@dev",
     });
   }

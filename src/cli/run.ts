@@ -26,6 +26,21 @@ function newInstanceName(text: string): string {
   return validateName(text);
 }
 
+/**
+ * `run` created the instance before the start failed, and keeps it (its logs explain the failure):
+ * the hint says so, since running `run` again would only find the name taken.
+ */
+function createdButNotReady(error: UserError, name: string): UserError {
+  const kept = `'${name}' was created and is kept: try again with \`cubic start ${name}\` ` +
+    `(taking --accel and --timeout), or remove it with \`cubic delete --yes ${name}\``;
+  return new UserError(error.message, {
+    cause: error,
+    code: error.code,
+    exitCode: error.exitCode,
+    hint: error.hint === undefined ? kept : `${error.hint}\n${kept}`,
+  });
+}
+
 /** The `run` command. */
 export function runCommand(getContext: GetContext, result: CommandResult): Command {
   return withBootFlags(withCreateFlags(
@@ -41,7 +56,12 @@ export function runCommand(getContext: GetContext, result: CommandResult): Comma
     const boot = bootOptions(flags);
     const ctx = await getContext();
     await createInstance(ctx, name, create);
-    const config = await ensureReady(ctx, name, boot);
+    let config;
+    try {
+      config = await ensureReady(ctx, name, boot);
+    } catch (error) {
+      throw error instanceof UserError ? createdButNotReady(error, name) : error;
+    }
     const target = await sshTarget(ctx, config);
     result.exitCode = words.length > 0
       ? await sshExec(target, remoteCommand(words), {

@@ -1,16 +1,10 @@
 /** `cubic ssh`: a shell in the instance (PTY on a terminal, piped script otherwise). */
 import { Command } from "./commander.ts";
 import { withReadyGuest } from "../instance.ts";
-import { sshExec, sshShell } from "../ssh.ts";
+import { sshShell } from "../ssh.ts";
 import { type BootOptions, bootOptions, parseTarget } from "./options.ts";
 import type { CommandResult, GetContext } from "./root.ts";
 import { withBootFlags } from "./start.ts";
-
-/**
- * With piped stdin the user's shell reads the script from stdin. An exec session (not a login
- * shell session) keeps the guest's message of the day out of the output.
- */
-const SCRIPT_SHELL = 'exec "${SHELL:-/bin/sh}" -s';
 
 /** The `ssh` command. */
 export function sshCommand(getContext: GetContext, result: CommandResult): Command {
@@ -26,10 +20,7 @@ export function sshCommand(getContext: GetContext, result: CommandResult): Comma
       ctx,
       name,
       { ...boot, user },
-      (target) =>
-        Deno.stdin.isTerminal()
-          ? sshShell(target)
-          : sshExec(target, SCRIPT_SHELL, { stdin: "inherit" }),
+      (target) => sshShell(target),
     );
   });
 }

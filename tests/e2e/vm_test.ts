@@ -140,7 +140,17 @@ Deno.test({
       await t.step("ssh with piped stdin runs the script and returns its exit code", async () => {
         const r = await cubic(["ssh", NAME], 'echo "hello from $(hostname)"\nexit 7\n');
         assertEquals(r.code, 7, r.stderr);
-        assertMatch(r.stdout, /^hello from e2e$/m);
+        assertEquals(r.stdout, "hello from e2e\n", "the script's output only, no login banner");
+      });
+
+      await t.step("exec as a user the guest does not know names the instance's user", async () => {
+        const r = await cubic(["exec", `root@${NAME}`, "--", "true"]);
+        assertEquals(r.code, 1, r.stderr);
+        assertMatch(
+          r.stderr,
+          /^error: Logging in to root@127\.0\.0\.1:\d+ failed: the server refused the key/m,
+        );
+        assertMatch(r.stderr, new RegExp(`^hint: Cubic set '${NAME}' up for the user cubic `, "m"));
       });
 
       await t.step("the guest has no password login and only Cubic's host key", async () => {

@@ -290,7 +290,7 @@ Deno.test("a missing image file on the mirror is a 404 error that leaves nothing
   });
 });
 
-Deno.test("an unknown image is a one-line error with a hint and exit 1", async () => {
+Deno.test("an unknown release is a one-line error with a hint and exit 1; an unknown vendor exits 2", async () => {
   await withMirror(async ({ url }) => {
     const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
     try {
@@ -301,8 +301,14 @@ Deno.test("an unknown image is a one-line error with a hint and exit 1", async (
       assertMatch(lines[0]!, /^error: Looking up the image 'debian:potato:amd64' failed/);
       assertMatch(lines[1]!, /^hint: .*cubic images/);
       const vendor = await runCubic(["create", "x", "--image", "plan9:4"], { env: home.env });
-      assertEquals(vendor.code, 1);
+      assertEquals(vendor.code, 2, "an unknown vendor is bad input, like a malformed name");
       assertMatch(vendor.stderr, /hint: Known vendors: debian/);
+      const typo = await runCubic(["create", "x", "--image", "debain:12"], { env: home.env });
+      assertEquals(typo.code, 2);
+      assertMatch(
+        typo.stderr,
+        /^error: Looking up the image vendor 'debain' failed: Cubic does not know it \(did you mean 'debian'\?\)$/m,
+      );
       assertEquals(await listDir(home.machines), []);
     } finally {
       await Deno.remove(home.root, { recursive: true });

@@ -430,3 +430,26 @@ Deno.test("start of several instances launches every one it can and reports the 
     }
   });
 });
+
+Deno.test("run whose start fails keeps the instance it created and says how to retry or remove it", async () => {
+  await withMirrorHome(async (home, scratch) => {
+    const fake = await fakeQemuDir(scratch);
+    const env = { ...home.env, ...(await firmwareFiles(scratch)), CUBIC_QEMU_DIR: fake.dir };
+    try {
+      const r = await runCubic(
+        ["run", "kept", "-i", "debian:12", "--accel", "off", "--timeout", "2", "--", "true"],
+        { env },
+      );
+      // The stand-in QEMU never answers SSH: a start timeout, with an empty console.
+      assertEquals(r.code, 4, r.stderr);
+      assertMatch(r.stderr, /Last console lines:\n\(the console printed nothing yet\)$/m);
+      assertMatch(
+        r.stderr,
+        /^'kept' was created and is kept: try again with `cubic start kept` \(taking --accel and --timeout\), or remove it with `cubic delete --yes kept`$/m,
+      );
+      assertEquals(await listDir(home.machines), ["kept"]);
+    } finally {
+      await readPid(home, "kept").then(kill, () => {});
+    }
+  });
+});

@@ -74,6 +74,23 @@ Deno.test("rejects malformed image names with an example in the hint", () => {
   }
 });
 
+Deno.test("says which part of an image name is wrong: an unknown arch, an upper-case vendor", () => {
+  const message = (text: string) =>
+    assertThrows<UserError>(() => parseImageName(text, "amd64"), UserError).message;
+  assertEquals(
+    message("debian:12:riscv64"),
+    "Reading the image name 'debian:12:riscv64' failed: unknown arch 'riscv64' (Cubic runs amd64 and arm64 guests)",
+  );
+  assertEquals(
+    message("Debian:12"),
+    "Reading the image name 'Debian:12' failed: vendor names are lower case ('debian')",
+  );
+  assertEquals(
+    message("debian:12:amd64:x"),
+    "Reading the image name 'debian:12:amd64:x' failed: expected vendor:name[:arch]",
+  );
+});
+
 Deno.test("parses sizes with binary units", () => {
   assertEquals(parseSize("512M", "--memory"), 512 * 1024 ** 2);
   assertEquals(parseSize("2G", "--memory"), 2 * 1024 ** 3);
