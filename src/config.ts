@@ -302,5 +302,5 @@ async function readKeyFile(path: string, providerId: string, source: string): Pr
 
 /** The first line of a parser's message (npm:yaml adds a code excerpt on further lines). */
 function firstLine(message: string): string {
-  return message.split("\n")[0]?.trim() ?? "";
+  return (message.split("\n")[0]?.trim() ?? "").replace(/:$/, "");
 }

@@ -178,7 +178,9 @@ export async function createInstance(
   const diskBytes = options.diskBytes ?? Math.max(DEFAULT_DISK_BYTES, info.virtualSize);
   if (diskBytes < info.virtualSize) {
     throw new UserError(
-      `Creating the instance '${name}' failed: --disk is smaller than the image (${info.virtualSize} bytes)`,
+      `Creating the instance '${name}' failed: --disk is smaller than the image (${
+        formatBytes(info.virtualSize)
+      })`,
       {
         code: "DiskTooSmall",
         hint: `Use at least --disk ${Math.ceil(info.virtualSize / 1024 ** 3)}G`,
@@ -607,7 +609,7 @@ async function checkBaseImage(config: InstanceConfig): Promise<void> {
     {
       code: "BaseImageMissing",
       hint:
-        `\`cubic pull ${config.image}\` restores it only if the vendor still publishes the same build: \`cubic show ${config.image}\` must show a checksum ending in ${config.baseDigest}. If it shows another, that build is gone and '${config.name}' cannot boot again; delete it with \`cubic delete --yes ${config.name}\``,
+        `\`cubic pull ${config.image}\` restores it only if the vendor still publishes the same build: \`cubic show ${config.image}\` must show the checksum ${config.baseDigest}. If it shows another, that build is gone and '${config.name}' cannot boot again; delete it with \`cubic delete --yes ${config.name}\``,
     },
   );
 }

@@ -43,9 +43,11 @@ Deno.test({
           XDG_CONFIG_HOME: `${home}/f`,
         },
         stdout: "piped",
+        stderr: "piped",
       }).output();
       assertEquals(list.code, 0);
-      assertMatch(new TextDecoder().decode(list.stdout), /^NAME\s+IMAGE/);
+      assertEquals(new TextDecoder().decode(list.stdout), "");
+      assertMatch(new TextDecoder().decode(list.stderr), /^No instances yet/);
     } finally {
       await Deno.remove(home, { recursive: true });
     }

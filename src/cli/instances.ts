@@ -16,6 +16,10 @@ export function instancesCommand(getContext: GetContext, _result: CommandResult)
         console.log(JSON.stringify(rows, null, 2));
         return;
       }
+      if (rows.length === 0) {
+        ctx.ui.info("No instances yet; create one with `cubic run dev --image debian:12`");
+        return;
+      }
       const or = <T>(value: T | null, format: (v: T) => string) =>
         value === null ? "-" : format(value);
       console.log(formatTable(

@@ -198,7 +198,7 @@ export function pruneCommand(getContext: GetContext, _result: CommandResult): Co
             hint: "Run `cubic prune --yes`",
           });
         }
-        const answer = prompt(`Delete these ${what} (${formatBytes(total)})? [y/N]`);
+        const answer = prompt(`Delete ${what} (${formatBytes(total)})? [y/N]`);
         if (!/^(y|yes)$/i.test(answer?.trim() ?? "")) {
           ctx.ui.info("Nothing deleted");
           return;

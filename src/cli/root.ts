@@ -46,7 +46,7 @@ export function rootCommand(result: CommandResult): Command {
     .version(`cubic ${VERSION}`, "-V, --version", "print the version")
     .option("-q, --quiet", "only print errors and command output")
     .option("-v, --verbose", "print more detail")
-    .showHelpAfterError("(run `cubic --help` for usage)")
+    .showHelpAfterError("hint: run `cubic --help` for usage")
     .exitOverride();
   let context: Context | undefined;
   const getContext: GetContext = async () => {
@@ -70,7 +70,21 @@ export function rootCommand(result: CommandResult): Command {
       pruneCommand,
     ]
   ) {
-    program.addCommand(make(getContext, result).exitOverride());
+    const command = make(getContext, result);
+    program.addCommand(command.showHelpAfterError(usageHint(command.name())).exitOverride());
   }
   return program;
+}
+
+/**
+ * The `hint:` line under a usage error of one command. Commands that run a guest command remind
+ * that it goes after `--`: without it, its options (`uname -a`) are read as Cubic's.
+ */
+function usageHint(command: string): string {
+  const help = `see \`cubic ${command} --help\``;
+  return ["exec", "run"].includes(command)
+    ? `hint: put the guest command after --, as in \`cubic ${command} dev ${
+      command === "run" ? "-i debian:12 " : ""
+    }-- uname -a\`; ${help}`
+    : `hint: ${help}`;
 }

@@ -142,7 +142,7 @@ async function showImage(ctx: Context, text: string, json: boolean): Promise<voi
       "Cached",
       cached
         ? `${cached.path} (verified ${cached.verifiedAt}${trustNote(cached.trust)}${
-          cached.digest === digest ? "" : "; the mirror now has a newer build"
+          cached.digest === digest ? "" : "; the mirror now offers a different build"
         })`
         : "no (cubic pull " + text + ")",
     ],

@@ -19,7 +19,7 @@ export function stopCommand(getContext: GetContext, _result: CommandResult): Com
     .action(
       async (names: string[], flags: { all?: boolean; force?: boolean; timeout?: string }) => {
         if (names.length === 0 && !flags.all) {
-          throw new UserError("Stopping failed: no instance named", {
+          throw new UserError("Stopping failed: no instance was named", {
             code: "MissingInstanceName",
             exitCode: ExitCode.usage,
             hint: "Name one or more instances, or use --all",

@@ -177,7 +177,7 @@ Deno.test("invalid option values are usage errors (exit 2) found before anything
       [["create", "x", "-i", "debian:12", "--disk", "big"], /--disk 'big'/],
       [["start", "x", "--timeout", "abc"], /--timeout 'abc'/],
       [["exec", "x", "--accel", "bogus", "--", "true"], /--accel 'bogus'/],
-      [["stop"], /no instance named/],
+      [["stop"], /no instance was named/],
       [["stop", "x", "--timeout", "abc"], /--timeout 'abc'/],
       [["run", "../x", "-i", "debian:12"], /'\.\.\/x' as an instance name failed/],
       [["create", "a".repeat(64), "-i", "debian:12"], /as an instance name failed/],
@@ -185,6 +185,9 @@ Deno.test("invalid option values are usage errors (exit 2) found before anything
       [["delete", "--yes", "x.y"], /'x\.y' as an instance name failed/],
       [["create", "x", "-i", "debian:12", "--user", "nobody"], /'nobody' .* a system account/],
       [["run", "x", "-i", "debian:12", "-u", "www-data"], /'www-data' .* a system account/],
+      [["exec", "x", "uname", "-a"], /unknown option '-a'\nhint: put the guest command after --/],
+      [["pull"], /missing required argument 'images'\nhint: see `cubic pull --help`/],
+      [["exec", "@x", "--", "true"], /expected \[user@\]instance/],
     ];
     for (const [args, message] of cases) {
       const r = await runCubic(args, { env: home.env });

@@ -80,7 +80,10 @@ Deno.test("a provider file with a YAML syntax error fails image commands only, i
     );
     const list = await runCubic(["instances"], { env: home.env });
     assertEquals(list.code, 0, list.stderr);
-    assertEquals(list.stderr, "");
+    assertEquals(
+      list.stderr,
+      "No instances yet; create one with `cubic run dev --image debian:12`\n",
+    );
     const show = await runCubic(["show", "nothing"], { env: home.env });
     assertMatch(show.stderr, /^error: Finding the instance 'nothing' failed/m);
   } finally {

@@ -218,7 +218,7 @@ Deno.test("a trusted key that is not an armoured public key is a UserError namin
 
 Deno.test("a YAML syntax error in config.yaml is a one-line UserError with its line", () => {
   const error = assertThrows(() => parseConfig("mirrors: [a\n", "/c/config.yaml"), UserError);
-  assertMatch(error.message, /^Reading '\/c\/config\.yaml' failed: .*line \d+/);
+  assertMatch(error.message, /^Reading '\/c\/config\.yaml' failed: .*line \d+, column \d+$/);
   assert(!error.message.includes("\n"), error.message);
 });
 
