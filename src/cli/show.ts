@@ -1,6 +1,6 @@
 /** `cubic show`: details of an image (`vendor:name[:arch]`) or an instance. */
 import { Command } from "./commander.ts";
-import { findCachedImage } from "../cache.ts";
+import { type CachedImage, findCachedImage } from "../cache.ts";
 import {
   findProvider,
   formatImageName,
@@ -9,6 +9,7 @@ import {
   resolveImage,
 } from "../images.ts";
 import type { Context } from "../context.ts";
+import { UserError } from "../errors.ts";
 import { redactUrl } from "../http.ts";
 import {
   type TrustedKeys,
@@ -105,10 +106,62 @@ function signatureText(
   })`;
 }
 
+/**
+ * What the cache knows of an image, for `show` while its mirror is unreachable: the URLs, digest
+ * and trust recorded when it was verified, with a notice that the mirror was not asked.
+ */
+function showCachedImage(ctx: Context, cached: CachedImage, json: boolean): void {
+  const trust = cached.trust;
+  const signature = trust?.kind === "signature"
+    ? `verified at download, signed by ${trust.signer} (${redactUrl(trust.signatureUrl)})`
+    : trust?.kind === "checksum-only"
+    ? "none: only the checksum was verified at download"
+    : "not recorded (cached by an older Cubic)";
+  ctx.ui.warn(
+    `the ${cached.vendor} mirror is unreachable; showing the cached image as verified at ${cached.verifiedAt}`,
+  );
+  const info = {
+    image: formatImageName({
+      vendor: cached.vendor,
+      name: cached.names[0] ?? "",
+      arch: cached.arch,
+    }),
+    names: cached.names,
+    imageUrl: redactUrl(cached.imageUrl),
+    checksumUrl: redactUrl(cached.checksumUrl),
+    checksum: `${cached.algorithm}:${cached.digest}`,
+    signature,
+    signer: trust?.kind === "signature" ? trust.signer : null,
+    cached: cached.path,
+    cachedDigestMatches: null,
+  };
+  if (json) {
+    console.log(JSON.stringify(info, null, 2));
+    return;
+  }
+  printPairs([
+    ["Image", `${info.image} (names: ${cached.names.join(", ")})`],
+    ["Image URL", info.imageUrl],
+    ["Checksum URL", info.checksumUrl],
+    ["Checksum", info.checksum],
+    ["Signature", signature],
+    ["Cached", `${cached.path} (verified ${cached.verifiedAt}; the mirror was not reachable)`],
+  ]);
+}
+
 async function showImage(ctx: Context, text: string, json: boolean): Promise<void> {
   const name = parseImageName(text, hostArch());
   const provider = findProvider(ctx.providers, name.vendor);
-  const ref = await resolveImage(name, ctx);
+  let ref;
+  try {
+    ref = await resolveImage(name, ctx);
+  } catch (error) {
+    const cached = error instanceof UserError && error.code === "NetworkError"
+      ? await findCachedImage(ctx.paths.images, name)
+      : undefined;
+    if (cached === undefined) throw error;
+    return showCachedImage(ctx, cached, json);
+  }
   // Believed exactly as `cubic pull` believes it: the same keys and the same verification, so a
   // tampered checksum file fails here too (exit 3) instead of showing the attacker's digest.
   const { warning, ...keys } = await trustedKeysFor(ref, ctx);

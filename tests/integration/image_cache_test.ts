@@ -370,3 +370,44 @@ Deno.test("an unreachable mirror is a network error with a hint about CUBIC_MIRR
     await Deno.remove(home.root, { recursive: true });
   }
 });
+
+Deno.test("with the mirror unreachable, create and show use the cached image and say so", async () => {
+  await withMirror(async ({ url }) => {
+    const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
+    try {
+      assertEquals((await runCubic(["pull", "debian:12"], { env: home.env })).code, 0);
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = (listener.addr as Deno.NetAddr).port;
+      listener.close(); // nothing listens there now
+      const env = { ...home.env, CUBIC_MIRROR_DEBIAN: `http://127.0.0.1:${port}/images/cloud/` };
+
+      const create = await runCubic(["create", "offline", "--image", "debian:12"], { env });
+      assertEquals(create.code, 0, create.stderr);
+      assertMatch(
+        create.stderr,
+        /^warning: the debian mirror is unreachable; using the cached image verified at /m,
+      );
+
+      const show = await runCubic(["show", "debian:12"], { env });
+      assertEquals(show.code, 0, show.stderr);
+      assertMatch(
+        show.stderr,
+        /^warning: the debian mirror is unreachable; showing the cached image as verified at /m,
+      );
+      assertMatch(show.stdout, /^Checksum: +sha512:[0-9a-f]{128}$/m);
+      assertMatch(show.stdout, /^Signature: +none: only the checksum was verified at download$/m);
+      assertMatch(
+        show.stdout,
+        /^Cached: +.*debian-12-amd64-[0-9a-f]{16}\.qcow2 \(verified .*; the mirror was not reachable\)$/m,
+      );
+
+      const json = await runCubic(["show", "--json", "debian:12"], { env });
+      assertEquals(json.code, 0, json.stderr);
+      const info = JSON.parse(json.stdout);
+      assertEquals(info.image, "debian:12:amd64");
+      assertEquals(info.imageUrl.startsWith(url), true, "the URL it was verified from");
+    } finally {
+      await Deno.remove(home.root, { recursive: true });
+    }
+  });
+});
