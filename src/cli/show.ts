@@ -120,7 +120,7 @@ function showCachedImage(ctx: Context, cached: CachedImage, json: boolean): void
   ctx.ui.warn(
     `the ${cached.vendor} mirror is unreachable; showing the cached image as verified at ${cached.verifiedAt}`,
   );
-  const info = {
+  const info: ImageInfo = {
     image: formatImageName({
       vendor: cached.vendor,
       name: cached.names[0] ?? "",
@@ -135,17 +135,38 @@ function showCachedImage(ctx: Context, cached: CachedImage, json: boolean): void
     cached: cached.path,
     cachedDigestMatches: null,
   };
+  printImageInfo(
+    info,
+    `${cached.path} (verified ${cached.verifiedAt}; the mirror was not reachable)`,
+    json,
+  );
+}
+
+/** What `show <image>` prints: the JSON record, or a table ending in the `Cached` line. */
+interface ImageInfo {
+  image: string;
+  names: string[];
+  imageUrl: string;
+  checksumUrl: string;
+  checksum: string;
+  signature: string;
+  signer: string | null;
+  cached: string | null;
+  cachedDigestMatches: boolean | null;
+}
+
+function printImageInfo(info: ImageInfo, cachedLine: string, json: boolean): void {
   if (json) {
     console.log(JSON.stringify(info, null, 2));
     return;
   }
   printPairs([
-    ["Image", `${info.image} (names: ${cached.names.join(", ")})`],
+    ["Image", `${info.image} (names: ${info.names.join(", ")})`],
     ["Image URL", info.imageUrl],
     ["Checksum URL", info.checksumUrl],
     ["Checksum", info.checksum],
-    ["Signature", signature],
-    ["Cached", `${cached.path} (verified ${cached.verifiedAt}; the mirror was not reachable)`],
+    ["Signature", info.signature],
+    ["Cached", cachedLine],
   ]);
 }
 
@@ -170,7 +191,7 @@ async function showImage(ctx: Context, text: string, json: boolean): Promise<voi
   const digest = checksum.digest;
   const cached = await findCachedImage(ctx.paths.images, name);
   const signature = signatureText(ref, provider, keys, checksum.trust);
-  const info = {
+  const info: ImageInfo = {
     image: formatImageName(name),
     names: ref.names,
     imageUrl: redactUrl(ref.imageUrl),
@@ -181,25 +202,15 @@ async function showImage(ctx: Context, text: string, json: boolean): Promise<voi
     cached: cached ? cached.path : null,
     cachedDigestMatches: cached ? cached.digest === digest : null,
   };
-  if (json) {
-    console.log(JSON.stringify(info, null, 2));
-    return;
-  }
-  printPairs([
-    ["Image", `${info.image} (names: ${ref.names.join(", ")})`],
-    ["Image URL", info.imageUrl],
-    ["Checksum URL", info.checksumUrl],
-    ["Checksum", info.checksum],
-    ["Signature", signature],
-    [
-      "Cached",
-      cached
-        ? `${cached.path} (verified ${cached.verifiedAt}${trustNote(cached.trust)}${
-          cached.digest === digest ? "" : "; the mirror now offers a different build"
-        })`
-        : "no (cubic pull " + text + ")",
-    ],
-  ]);
+  printImageInfo(
+    info,
+    cached
+      ? `${cached.path} (verified ${cached.verifiedAt}${trustNote(cached.trust)}${
+        cached.digest === digest ? "" : "; the mirror now offers a different build"
+      })`
+      : "no (cubic pull " + text + ")",
+    json,
+  );
 }
 
 async function showInstance(ctx: Context, name: string, json: boolean): Promise<void> {

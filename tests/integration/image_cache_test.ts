@@ -114,33 +114,6 @@ Deno.test("an image with a qcow2 backing file is rejected even when its checksum
   );
 });
 
-Deno.test("a backing file name with terminal escape sequences is printed escaped, never raw", async () => {
-  const evil = "x\x1b]0;PWNED\x07\x1b[2K\x1b[1A\x1b[32mFAKE: verified OK\x1b[0m";
-  await withMirror(
-    async ({ url }) => {
-      const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
-      try {
-        const result = await runCubic(["pull", "debian:12"], { env: home.env });
-        assertEquals(result.code, 3, result.stderr);
-        assert(
-          !result.stderr.includes("\x1b") && !result.stderr.includes("\x07"),
-          JSON.stringify(result.stderr),
-        );
-        assertMatch(
-          result.stderr,
-          /names a backing file \('x\\x1b\]0;PWNED\\x07\\x1b\[2K\\x1b\[1A\\x1b\[32mFAKE: verified OK\\x1b\[0m'\)/,
-        );
-      } finally {
-        await Deno.remove(home.root, { recursive: true });
-      }
-    },
-    async (image) => {
-      await Deno.remove(image);
-      await qemuImg("create", "-q", "-u", "-f", "qcow2", "-F", "raw", "-b", evil, image, "16M");
-    },
-  );
-});
-
 Deno.test("an image with an external data file naming a host file is rejected even when its checksum matches", async () => {
   await withMirror(
     async ({ url }) => {
@@ -210,6 +183,18 @@ const REJECTED: readonly {
     message: /its qcow2 header is malformed \(qcow2 version 4 is not supported\)/,
     prepare: (image) => patchImage(image, 4, [0, 0, 0, 4]),
   },
+  {
+    // The mirror controls the name: printed escaped, it can neither retitle the terminal nor
+    // erase the error line and draw a fake "verified".
+    code: "BackingFileImage (a name with terminal escape sequences)",
+    message:
+      /names a backing file \('x\\x1b\]0;PWNED\\x07\\x1b\[2K\\x1b\[1A\\x1b\[32mFAKE: verified OK\\x1b\[0m'\)/,
+    prepare: async (image) => {
+      await Deno.remove(image);
+      const evil = "x\x1b]0;PWNED\x07\x1b[2K\x1b[1A\x1b[32mFAKE: verified OK\x1b[0m";
+      await qemuImg("create", "-q", "-u", "-f", "qcow2", "-F", "raw", "-b", evil, image, "16M");
+    },
+  },
 ];
 
 for (const { code, message, prepare } of REJECTED) {
@@ -223,6 +208,10 @@ for (const { code, message, prepare } of REJECTED) {
           assertMatch(result.stderr, /^error: Checking 'debian-12-generic-amd64\.qcow2' failed: /m);
           assertMatch(result.stderr, message);
           assertMatch(result.stderr, /^hint: .*; nothing was cached$/m);
+          assert(
+            !result.stderr.includes("\x1b") && !result.stderr.includes("\x07"),
+            "no raw escapes",
+          );
           assertEquals((await listDir(home.images)).filter((n) => !n.endsWith(".lock")), []);
         } finally {
           await Deno.remove(home.root, { recursive: true });
