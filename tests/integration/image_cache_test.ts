@@ -34,6 +34,14 @@ async function withMirror(
   }
 }
 
+/** A Debian mirror URL on a 127.0.0.1 port nothing listens on. */
+function unreachableMirrorUrl(): string {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return `http://127.0.0.1:${port}/images/cloud/`;
+}
+
 Deno.test("create downloads, verifies and caches the image once, and a second instance reuses it", async () => {
   await withMirror(async ({ url, requests }) => {
     const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
@@ -341,12 +349,7 @@ Deno.test("missing QEMU says what to install and leaves no instance directory", 
 });
 
 Deno.test("an unreachable mirror is a network error with a hint about CUBIC_MIRROR_DEBIAN", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close(); // nothing listens there now
-  const home = await makeCubicHome({
-    CUBIC_MIRROR_DEBIAN: `http://127.0.0.1:${port}/images/cloud/`,
-  });
+  const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: unreachableMirrorUrl() });
   try {
     const result = await runCubic(["create", "x", "--image", "debian:12"], { env: home.env });
     assertEquals(result.code, 1);
@@ -365,10 +368,7 @@ Deno.test("with the mirror unreachable, create and show use the cached image and
     const home = await makeCubicHome({ CUBIC_MIRROR_DEBIAN: url });
     try {
       assertEquals((await runCubic(["pull", "debian:12"], { env: home.env })).code, 0);
-      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      const port = (listener.addr as Deno.NetAddr).port;
-      listener.close(); // nothing listens there now
-      const env = { ...home.env, CUBIC_MIRROR_DEBIAN: `http://127.0.0.1:${port}/images/cloud/` };
+      const env = { ...home.env, CUBIC_MIRROR_DEBIAN: unreachableMirrorUrl() };
 
       const create = await runCubic(["create", "offline", "--image", "debian:12"], { env });
       assertEquals(create.code, 0, create.stderr);
